@@ -1,0 +1,1 @@
+"""Audit trail of admin actions (adjustments, imports, refunds, catalogue edits)."""

@@ -1,0 +1,45 @@
+"""Error pages: every error is a readable page (or fragment for htmx), never a trace."""
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .web import is_htmx
+
+
+def _page(status: int, title: str, message: str):
+    from flask import render_template
+
+    if is_htmx() or request.path.startswith("/credits/widget"):
+        return f'<p class="error" role="alert">{title}: {message}</p>', status
+    return render_template("errors/error.html", title=title, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return _page(400, _("Form expired"), _("The form was too old or incomplete. Reload the page and try again."))
+
+    @app.errorhandler(403)
+    def forbidden(exc):
+        return _page(403, _("Forbidden"), _("You do not have access to this page."))
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        return _page(404, _("Not found"), _("This page does not exist."))
+
+    @app.errorhandler(429)
+    def too_many(exc):
+        return _page(429, _("Too many attempts"), _("Too many attempts. Wait a few minutes and try again."))
+
+    @app.errorhandler(InternalServerError)
+    def server_error(exc):
+        # Kept minimal: whatever broke may also break the layout.
+        return ("<!doctype html><title>Error</title><h1>Something went wrong</h1>"
+                "<p>Nothing was changed. Please try again in a moment.</p>"), 500
+
+    @app.errorhandler(HTTPException)
+    def other_http(exc):
+        return _page(exc.code or 500, exc.name, exc.description or "")

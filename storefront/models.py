@@ -1,0 +1,5 @@
+"""Imports every domain's models so that SQLAlchemy's metadata (and Alembic) see them all."""
+from .audit.models import AuditEvent  # noqa: F401
+from .auth.models import User  # noqa: F401
+from .catalog.models import Course, Pack  # noqa: F401
+from .ledger.models import Account, Entry, Lot, Movement  # noqa: F401

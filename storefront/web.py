@@ -1,0 +1,76 @@
+"""Small helpers shared by every blueprint's views."""
+from __future__ import annotations
+
+import json
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import abort, g, render_template, request, url_for
+from flask_login import current_user, login_required
+
+
+def is_htmx() -> bool:
+    """A request from htmx that wants a fragment (boosted links want whole pages)."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+
+
+def render(template: str, fragment: str | None = None, status: int = 200, **context):
+    """Full page for browsers, the named fragment for htmx (same data, same URL)."""
+    name = fragment if fragment and is_htmx() else template
+    return render_template(name, **context), status
+
+
+def trigger(event: str) -> None:
+    """Ask htmx on the client to fire `event` (sent in the HX-Trigger header)."""
+    g.setdefault("hx_triggers", set()).add(event)
+
+
+def add_triggers(response):
+    events = g.get("hx_triggers")
+    if events:
+        existing = response.headers.get("HX-Trigger")
+        merged = {}
+        if existing:
+            try:
+                merged = json.loads(existing)
+            except ValueError:
+                merged = {name.strip(): None for name in existing.split(",")}
+        merged.update({event: None for event in events})
+        response.headers["HX-Trigger"] = json.dumps(merged)
+    return response
+
+
+def safe_next(target: str | None, default: str = "shop.home") -> str:
+    """Only same-site paths: "https://evil", "//evil", "/\\evil" all fall back."""
+    if target:
+        target = target.replace("\\", "/").strip()
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return url_for(default)
+
+
+def admin_required(view):
+    """Anonymous users go to the login page; logged-in non-admins get 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def parse_int(value, *, minimum: int | None = None, maximum: int | None = None) -> int | None:
+    """A whole number from a form field, or None when it is not one (or out of range)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())) or len(text) > 12:
+        return None
+    number = int(text)
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        return None
+    return number
