@@ -93,6 +93,7 @@ class Lot(db.Model):
     __table_args__ = (
         CheckConstraint("original > 0", name="original_positive"),
         CheckConstraint("remaining >= 0 AND remaining <= original", name="remaining_in_range"),
+        CheckConstraint("paid_cents IS NULL OR paid_cents >= 0", name="paid_not_negative"),
         Index("ix_ledger_lots_account_open", "account_id", "remaining"),
     )
 
@@ -102,6 +103,10 @@ class Lot(db.Model):
     original: Mapped[int]
     remaining: Mapped[int]
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What was paid for the whole lot (minor units), for the liability report; None for
+    # credits given away (admin grants, imports).
+    paid_cents: Mapped[int | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     entry = relationship(Entry, foreign_keys=[entry_id])

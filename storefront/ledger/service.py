@@ -247,8 +247,13 @@ def _expire_due_locked(account: Account, now: datetime) -> list[Entry]:
 # --- operations ------------------------------------------------------------------------
 
 def grant(user_id: int, amount: int, *, reference: str, actor: Actor, kind: str = Kind.ADMIN_GRANT,
-          reason: str | None = None, expires_at: datetime | None = None) -> Entry:
-    """Credit `amount` as a new lot (purchase, admin grant, import)."""
+          reason: str | None = None, expires_at: datetime | None = None,
+          paid_cents: int | None = None, currency: str | None = None) -> Entry:
+    """Credit `amount` as a new lot (purchase, admin grant, import).
+
+    `paid_cents`/`currency`: what the buyer paid for the lot, so that the value of
+    unspent credits (the shop's liability) can be reported.
+    """
     check_amount(amount)
     if kind not in Kind.CREDITING:
         raise LedgerError(f"{kind} does not create credits")
@@ -267,7 +272,8 @@ def grant(user_id: int, amount: int, *, reference: str, actor: Actor, kind: str 
         db.session.add(entry)
         db.session.flush()
         lot = Lot(account_id=locked.id, entry_id=entry.id, original=amount, remaining=amount,
-                  expires_at=expires_at, created_at=entry.created_at)
+                  expires_at=expires_at, paid_cents=paid_cents, currency=currency,
+                  created_at=entry.created_at)
         db.session.add(lot)
         db.session.flush()
         db.session.add(Movement(entry_id=entry.id, lot_id=lot.id, amount=amount))
