@@ -8,7 +8,7 @@ from flask_limiter.util import get_remote_address
 from ..extensions import db, limiter
 from ..web import render, safe_next
 from .forms import LoginForm, PasswordForm, RegisterForm
-from .service import UserError, create_user, find_by_email
+from .service import EmailTaken, UserError, create_user, find_by_email
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -30,7 +30,7 @@ def register():
             user = create_user(form.email.data, form.password.data, form.display_name.data)
         except UserError as exc:
             form.email.errors.append(_("An account with this email already exists.")
-                                     if "exists" in str(exc) else _("This email address is not valid."))
+                                     if isinstance(exc, EmailTaken) else _("This email address is not valid."))
         else:
             login_user(user)
             flash(_("Welcome, %(name)s!", name=user.display_name), "success")
