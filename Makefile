@@ -43,5 +43,13 @@ test-fast: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	bash tests/tools/with-postgres.sh bash -c 'for b in tests/bench/bench_*.py; do $(BIN)/python $$b || exit 1; done'
 
+## make translations: extract every UI string into test-output/messages.pot, to compare
+## with the French catalogues (tests/test_translations.py checks that none is missing).
+translations: $(VENV)/.installed
+	mkdir -p test-output
+	$(BIN)/pybabel -q extract -F storefront/translations/babel.cfg -k _l -k lazy_gettext \
+		-k lazy_ngettext:1,2 --no-location --sort-output -o test-output/messages.pot .
+	@echo "Wrote test-output/messages.pot"
+
 clean:
 	rm -rf $(VENV) .pytest_cache test-output
