@@ -172,3 +172,17 @@ def test_browser_language_is_used_by_default(client):
     assert "Mon compte de crédits pédagogiques" in page
     assert '<html lang="fr">' in page
     assert "My training credits" in client.get("/", headers={"Accept-Language": "de"}).get_data(as_text=True)
+
+
+def test_users_create_command(app, runner, client, is_logged_in):
+    # Through the test runner, which (unlike `flask`) pushes no app context by itself.
+    result = runner.invoke(args=["users", "create", "boss@example.com", "--password", "boss-pass-1",
+                                 "--name", "Boss", "--admin"])
+    assert result.exit_code == 0, result.output
+    assert "Created admin boss@example.com" in result.output
+    again = runner.invoke(args=["users", "create", "BOSS@example.com", "--password", "boss-pass-1"])
+    assert again.exit_code != 0 and "already exists" in again.output
+    short = runner.invoke(args=["users", "create", "x@example.com", "--password", "short"])
+    assert short.exit_code != 0 and "8 characters" in short.output
+    assert client.submit("/auth/login", {"email": "boss@example.com", "password": "boss-pass-1"}).status_code == 303
+    assert "Manage credits (admin)" in client.get("/").get_data(as_text=True)
