@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test test-fast install bench translations clean
+.PHONY: run test test-fast install bench translations screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,19 @@ test-fast: $(VENV)/.installed-test
 ## make bench: the benchmark scripts; they print figures (they assert nothing).
 bench: $(VENV)/.installed-test
 	bash tests/tools/with-postgres.sh bash -c 'for b in tests/bench/bench_*.py; do $(BIN)/python $$b || exit 1; done'
+
+## make translations: extract every UI string into test-output/messages.pot, to compare
+## with the French catalogues (tests/test_translations.py checks that none is missing).
+translations: $(VENV)/.installed
+	mkdir -p test-output
+	$(BIN)/pybabel -q extract -F storefront/translations/babel.cfg -k _l -k lazy_gettext \
+		-k lazy_ngettext:1,2 --no-location --sort-output -o test-output/messages.pot .
+	@echo "Wrote test-output/messages.pot"
+
+## make screenshots: refresh the README images in static/screenshots/ (browser test).
+screenshots: $(VENV)/.installed-test
+	bash tests/tools/ensure-chromium.sh
+	STOREFRONT_SCREENSHOTS=1 $(BIN)/python -m pytest -q -m browser tests/browser/test_foundation_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timezone
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from .auth.service import UserError, create_user, find_by_email
@@ -15,9 +16,11 @@ from .extensions import db
 from .ledger import service as ledger
 from .ledger.models import Account, Entry
 
-users = click.Group("users", help="Manage user accounts.")
-credits = click.Group("credits", help="Grant, inspect and verify training credits.")
-demo = click.Group("demo", help="Demo catalogue and accounts.")
+# AppGroup, not click.Group: its commands push the app context themselves, so they also
+# work through app.test_cli_runner() (the `flask` command pushes one, the runner does not).
+users = AppGroup("users", help="Manage user accounts.")
+credits = AppGroup("credits", help="Grant, inspect and verify training credits.")
+demo = AppGroup("demo", help="Demo catalogue and accounts.")
 
 
 def fail(message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .web import is_htmx
@@ -13,7 +14,7 @@ def _page(status: int, title: str, message: str):
     from flask import render_template
 
     if is_htmx() or request.path.startswith("/credits/widget"):
-        return f'<p class="error" role="alert">{title}: {message}</p>', status
+        return Markup('<p class="error" role="alert">{}: {}</p>').format(title, message), status
     return render_template("errors/error.html", title=title, message=message), status
 
 
@@ -29,6 +30,16 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(exc):
         return _page(404, _("Not found"), _("This page does not exist."))
+
+    @app.errorhandler(400)
+    def bad_request(exc):
+        return _page(400, _("Bad request"), _("The request could not be understood."))
+
+    @app.errorhandler(405)
+    def method_not_allowed(exc):
+        # e.g. GET /auth/logout: logging out is a POST (a link must not log anyone out).
+        body, status = _page(405, _("Method not allowed"), _("This address does not accept this kind of request."))
+        return body, status, {"Allow": ", ".join(exc.valid_methods or ())}
 
     @app.errorhandler(429)
     def too_many(exc):

@@ -49,8 +49,9 @@ def init_app(app: Flask) -> None:
         compile_catalogues()
     except OSError:  # read-only install: the .mo files were built beforehand
         pass
-    directories = sorted(str(d) for d in TRANSLATIONS.iterdir() if d.is_dir())
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(directories))
+    # Every area directory that holds catalogues (babel.cfg and stray files are skipped).
+    directories = sorted(str(d) for d in TRANSLATIONS.glob("*") if d.is_dir())
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(directories) or str(TRANSLATIONS))
     babel.init_app(app, locale_selector=select_locale)
     from flask_babel import get_locale
 

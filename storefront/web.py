@@ -26,6 +26,7 @@ def trigger(event: str) -> None:
 
 
 def add_triggers(response):
+    """after_request: send the collected events, merged with any HX-Trigger the view set."""
     events = g.get("hx_triggers")
     if events:
         existing = response.headers.get("HX-Trigger")
@@ -34,15 +35,22 @@ def add_triggers(response):
             try:
                 merged = json.loads(existing)
             except ValueError:
-                merged = {name.strip(): None for name in existing.split(",")}
+                merged = None
+            if not isinstance(merged, dict):  # a plain "a, b" list of event names
+                merged = {name.strip(): None for name in existing.split(",") if name.strip()}
         merged.update({event: None for event in events})
         response.headers["HX-Trigger"] = json.dumps(merged)
     return response
 
 
 def safe_next(target: str | None, default: str = "shop.home") -> str:
-    """Only same-site paths: "https://evil", "//evil", "/\\evil" all fall back."""
-    if target:
+    """Only same-site paths: "https://evil", "//evil", "/\\evil" all fall back.
+
+    Control characters fall back too: browsers drop tabs and newlines from URLs (so a
+    slash, a tab and "/evil" is "//evil" to them) and a newline in a Location header is
+    an error (a 500).
+    """
+    if target and not any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
         target = target.replace("\\", "/").strip()
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):

@@ -14,6 +14,10 @@ class UserError(Exception):
     pass
 
 
+class EmailTaken(UserError):
+    """Another account already uses this address (told apart so forms can say so)."""
+
+
 def normalize_email(email: str) -> str:
     try:
         return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
@@ -30,7 +34,7 @@ def create_user(email: str, password: str, display_name: str | None = None, *, a
     if len(password or "") < 8:
         raise UserError("the password needs at least 8 characters")
     if find_by_email(email):
-        raise UserError(f"an account with {email} already exists")
+        raise EmailTaken(f"an account with {email} already exists")
     user = User(email=email, display_name=(display_name or email.split("@")[0]).strip()[:120],
                 role="admin" if admin else "learner")
     user.set_password(password)
@@ -39,6 +43,6 @@ def create_user(email: str, password: str, display_name: str | None = None, *, a
             db.session.add(user)
             db.session.flush()
     except IntegrityError as exc:  # registered concurrently
-        raise UserError(f"an account with {email} already exists") from exc
+        raise EmailTaken(f"an account with {email} already exists") from exc
     account_for(user.id)
     return user

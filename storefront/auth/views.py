@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import secrets
+from functools import lru_cache
+
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_limiter.util import get_remote_address
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db, limiter
 from ..web import render, safe_next
 from .forms import LoginForm, PasswordForm, RegisterForm
-from .service import UserError, create_user, find_by_email
+from .service import EmailTaken, UserError, create_user, find_by_email
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -16,6 +20,16 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 def _failed(response) -> bool:
     """Only failed logins count towards the throttle (401 is a wrong password)."""
     return response.status_code == 401
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def _spend_hash_time(password: str) -> None:
+    """Hash anyway for unknown emails, so response times do not tell which accounts exist."""
+    check_password_hash(_dummy_hash(), password)
 
 
 def _account_key() -> str:
@@ -30,7 +44,7 @@ def register():
             user = create_user(form.email.data, form.password.data, form.display_name.data)
         except UserError as exc:
             form.email.errors.append(_("An account with this email already exists.")
-                                     if "exists" in str(exc) else _("This email address is not valid."))
+                                     if isinstance(exc, EmailTaken) else _("This email address is not valid."))
         else:
             login_user(user)
             flash(_("Welcome, %(name)s!", name=user.display_name), "success")
@@ -48,7 +62,9 @@ def login():
     status = 200
     if form.validate_on_submit():
         user = find_by_email(form.email.data)
-        if user is not None and user.check_password(form.password.data):
+        if user is None:
+            _spend_hash_time(form.password.data)
+        elif user.check_password(form.password.data):
             login_user(user)
             return redirect(safe_next(request.args.get("next")), code=303)
         form.password.errors.append(_("Invalid email or password."))
