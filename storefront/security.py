@@ -21,12 +21,17 @@ class SessionInterface(SecureCookieSessionInterface):
 
 @login_manager.user_loader
 def load_user(session_token: str):
-    # The session holds the user's current session token, not the id: rotating the
-    # token on logout or password change invalidates every copy of the cookie.
-    from .auth.models import User
+    # The cookie holds a login-session token (auth.models.UserSession), not the user
+    # id: a revoked session (logout, password change) no longer loads anyone.
+    from .auth.models import User, UserSession
 
-    return db.session.execute(
-        db.select(User).where(User.session_token == session_token)).scalar_one_or_none()
+    user = db.session.execute(
+        db.select(User).join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.token == session_token, UserSession.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if user is not None:
+        user.current_session_token = session_token
+    return user
 
 
 def init_app(app: Flask) -> None:

@@ -4,8 +4,8 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..db import UTCDateTime, utcnow
@@ -27,9 +27,6 @@ class User(UserMixin, db.Model):
     display_name: Mapped[str] = mapped_column(String(120))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="learner")
-    # Flask-Login stores this token, not the id, in the session cookie: rotating it
-    # (logout, password change) makes every copy of an old cookie worthless.
-    session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
     locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -37,18 +34,37 @@ class User(UserMixin, db.Model):
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    # The login session this request runs under (see UserSession); set on login and
+    # when Flask-Login loads the user from the cookie.
+    current_session_token = None
+
     def get_id(self) -> str:
-        return self.session_token
+        if not self.current_session_token:
+            raise RuntimeError("log in through auth.service.start_session")
+        return self.current_session_token
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
-        self.rotate_session()
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
-    def rotate_session(self) -> None:
-        self.session_token = new_session_token()
-
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+class UserSession(db.Model):
+    """One login (one browser). The cookie holds only this random token, never the user
+    id: revoking the row on logout makes every copy of that cookie worthless, without
+    logging the user out of their other devices; a password change revokes them all.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user = relationship(User)

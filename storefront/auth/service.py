@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..ledger.service import account_for
-from .models import User
+from ..db import utcnow
+from .models import User, UserSession
 
 
 class UserError(Exception):
@@ -46,3 +47,25 @@ def create_user(email: str, password: str, display_name: str | None = None, *, a
         raise EmailTaken(f"an account with {email} already exists") from exc
     account_for(user.id)
     return user
+
+
+def start_session(user: User) -> UserSession:
+    """A new login session for this browser; `login_user(user)` stores its token."""
+    session = UserSession(user_id=user.id)
+    db.session.add(session)
+    db.session.flush()
+    user.current_session_token = session.token
+    return session
+
+
+def end_session(token: str | None) -> None:
+    if token:
+        db.session.execute(update(UserSession).where(UserSession.token == token,
+                                                     UserSession.revoked_at.is_(None))
+                           .values(revoked_at=utcnow()))
+
+
+def end_all_sessions(user: User) -> None:
+    db.session.execute(update(UserSession).where(UserSession.user_id == user.id,
+                                                 UserSession.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))

@@ -12,7 +12,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..extensions import db, limiter
 from ..web import render, safe_next
 from .forms import LoginForm, PasswordForm, RegisterForm
-from .service import EmailTaken, UserError, create_user, find_by_email
+from .service import (EmailTaken, UserError, create_user, end_all_sessions, end_session,
+                      find_by_email, start_session)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -46,6 +47,7 @@ def register():
             form.email.errors.append(_("An account with this email already exists.")
                                      if isinstance(exc, EmailTaken) else _("This email address is not valid."))
         else:
+            start_session(user)
             login_user(user)
             flash(_("Welcome, %(name)s!", name=user.display_name), "success")
             return redirect(safe_next(request.args.get("next")), code=303)
@@ -65,6 +67,7 @@ def login():
         if user is None:
             _spend_hash_time(form.password.data)
         elif user.check_password(form.password.data):
+            start_session(user)
             login_user(user)
             return redirect(safe_next(request.args.get("next")), code=303)
         form.password.errors.append(_("Invalid email or password."))
@@ -78,8 +81,7 @@ def login():
 @login_required
 def logout():
     # A new token on the server: the old cookie, wherever it was copied, stops working.
-    current_user.rotate_session()
-    db.session.flush()
+    end_session(current_user.current_session_token)
     logout_user()
     return redirect(url_for("shop.home"), code=303)
 
@@ -93,9 +95,10 @@ def password():
             form.current.errors.append(_("The current password is wrong."))
         else:
             user = current_user._get_current_object()
-            user.set_password(form.password.data)  # rotates the session token
-            db.session.flush()
-            login_user(user)  # this browser stays logged in with the new token
+            user.set_password(form.password.data)
+            end_all_sessions(user)  # every other browser is logged out...
+            start_session(user)
+            login_user(user)  # ...and this one stays logged in with a new session
             flash(_("Your password was changed; other sessions were logged out."), "success")
             return redirect(url_for("shop.home"), code=303)
     return render("auth/password.html", form=form, status=422 if form.errors else 200)

@@ -104,6 +104,16 @@ def test_cookie_copied_before_logout_is_refused_after_it(app, make_user, login, 
     assert not is_logged_in(thief)  # logging in again does not revive the old cookie
 
 
+def test_logging_out_on_one_device_keeps_the_others_logged_in(app, make_user, login, is_logged_in):
+    user = make_user()
+    laptop, phone = app.test_client(), app.test_client()
+    login(laptop, user)
+    login(phone, user)
+    laptop.submit("/auth/logout")
+    assert not is_logged_in(laptop)
+    assert is_logged_in(phone)
+
+
 def test_changing_the_password_logs_out_other_sessions(app, make_user, login, is_logged_in):
     user = make_user()
     laptop, phone = app.test_client(), app.test_client()
