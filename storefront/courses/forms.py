@@ -10,6 +10,7 @@ from wtforms import BooleanField, DateField, IntegerField, StringField, TextArea
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from ..ledger.service import MAX_AMOUNT
+from ..web import parse_int
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MONEY = re.compile(r"^\d{1,7}(?:[.,]\d{1,2})?$")
@@ -30,6 +31,22 @@ def cents_to_money(cents: int | None) -> str:
     return "" if cents is None else f"{cents // 100}.{cents % 100:02d}"
 
 
+class WholeNumberField(IntegerField):
+    """An integer field whose parse error says what to type (in the UI language)."""
+
+    def __init__(self, label=None, validators=None, message=None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.parse_message = message or _l("Enter a whole number.")
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            self.data = None
+            return
+        self.data = parse_int(valuelist[0])
+        if self.data is None:
+            raise ValueError(self.parse_message)
+
+
 class CourseForm(FlaskForm):
     title = StringField(_l("Title"), validators=[InputRequired(), Length(max=200)])
     slug = StringField(_l("Address (slug)"), validators=[
@@ -37,14 +54,14 @@ class CourseForm(FlaskForm):
         Regexp(SLUG, message=_l("Use lowercase letters, digits and single hyphens, e.g. first-aid."))])
     summary = StringField(_l("Summary"), validators=[Optional(), Length(max=500)])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=20000)])
-    price_credits = IntegerField(_l("Price in credits"), validators=[
+    price_credits = WholeNumberField(_l("Price in credits"), message=_l("Enter a whole number of credits."), validators=[
         InputRequired(message=_l("Enter a whole number of credits.")),
         NumberRange(1, MAX_AMOUNT, message=_l("The price must be between 1 and %(max)d credits.", max=MAX_AMOUNT))])
     price_money = StringField(_l("Card price (optional, e.g. 120.00)"), validators=[
         Optional(), Regexp(MONEY, message=_l("Enter an amount like 120 or 120.50."))])
-    capacity = IntegerField(_l("Seats (empty: unlimited)"), validators=[
+    capacity = WholeNumberField(_l("Seats (empty: unlimited)"), validators=[
         Optional(), NumberRange(0, 100_000, message=_l("Seats must be between 0 and 100000."))])
-    duration_days = IntegerField(_l("Duration in days"), validators=[
+    duration_days = WholeNumberField(_l("Duration in days"), message=_l("Enter the duration in days."), validators=[
         InputRequired(message=_l("Enter the duration in days.")),
         NumberRange(1, 3650, message=_l("The duration must be between 1 and 3650 days."))])
     last_start_date = DateField(_l("Last start date (optional)"), validators=[Optional()])
