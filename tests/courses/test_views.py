@@ -245,3 +245,36 @@ def test_escaped_output(client, make_course):
     make_course("<script>alert(1)</script>", slug="xss")
     assert "<script>alert(1)</script>" not in text(client.get("/courses"))
     assert "&lt;script&gt;" in text(client.get("/courses/xss"))
+
+
+def test_catalogue_query_count_does_not_grow_with_enrolments(app, client, make_user, make_course, login):
+    """No N+1: the same number of statements with 0 and with 12 enrolments on the page."""
+    from sqlalchemy import event
+
+    from storefront.extensions import db
+
+    courses = [make_course(f"Course {n:02d}", price=1, capacity=50) for n in range(15)]
+    learner = make_user(credits=50)
+    login(client, learner)
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def count(*_):
+        statements.append(1)
+
+    def statements_for(url):
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert client.get(url).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(statements)
+
+    before = statements_for("/courses")
+    for course in courses[:12]:
+        client.submit(f"/courses/{course.slug}/enrol", {"start_date": NEXT_MONTH.isoformat()})
+    assert text(client.get("/courses")).count('data-testid="enrolled-badge"') == 12
+    assert statements_for("/courses") == before
+    assert statements_for("/my/courses") == statements_for("/my/courses")
