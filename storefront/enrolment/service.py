@@ -237,7 +237,7 @@ def enrol_paid_by_card(order) -> Enrolment:
         _forget_course(course_id)
 
 
-def cancel(enrolment: Enrolment, actor_user) -> list:
+def cancel(enrolment: Enrolment, actor_user=None) -> list:
     """Cancel an upcoming, refundable, credit-paid enrolment: seat and credits come back.
 
     Once only: the cancellation is a conditional UPDATE on `cancelled_at IS NULL`, and
@@ -245,6 +245,7 @@ def cancel(enrolment: Enrolment, actor_user) -> list:
     """
     if not enrolment.cancellable(today()):
         raise NotCancellable("this enrolment cannot be cancelled")
+    actor_user = actor_user or enrolment.user
     enrolment_id, course_id = enrolment.id, enrolment.course_id
     with db.session.begin_nested():
         # Lock order: course, enrolment, account (see the module docstring).
