@@ -76,10 +76,11 @@ def _register_transactions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
+    from .courses import admin as admin_courses, views as courses
     from .ledger.views import bp as credits_bp
     from .shop.views import bp as shop_bp
 
-    for bp in (shop_bp, auth_bp, credits_bp):
+    for bp in (shop_bp, auth_bp, credits_bp, courses.bp, admin_courses.bp):
         app.register_blueprint(bp)
 
 

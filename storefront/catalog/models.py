@@ -36,6 +36,7 @@ class Course(db.Model):
         CheckConstraint("price_cents IS NULL OR price_cents > 0", name="price_cents_positive"),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_not_negative"),
         CheckConstraint("duration_days > 0", name="duration_positive"),
+        CheckConstraint("seats_taken >= 0", name="seats_taken_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,5 +52,13 @@ class Course(db.Model):
     last_start_date: Mapped[date | None] = mapped_column(Date)
     refundable: Mapped[bool] = mapped_column(default=True)  # cancellable until it starts
     published: Mapped[bool] = mapped_column(default=False, index=True)
+    # Live enrolments holding a seat. Enrolment takes a seat with a conditional UPDATE
+    # (... WHERE seats_taken < capacity), atomic on SQLite and PostgreSQL alike.
+    seats_taken: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    @property
+    def seats_left(self) -> int | None:
+        """None when the course has no capacity limit."""
+        return None if self.capacity is None else max(self.capacity - self.seats_taken, 0)

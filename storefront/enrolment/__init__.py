@@ -1,0 +1,1 @@
+"""Enrolments: a learner's place in a course, paid with credits or by card."""
