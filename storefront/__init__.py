@@ -75,11 +75,12 @@ def _register_transactions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from .admin import bp as admin_bp
     from .auth.views import bp as auth_bp
     from .ledger.views import bp as credits_bp
     from .shop.views import bp as shop_bp
 
-    for bp in (shop_bp, auth_bp, credits_bp):
+    for bp in (shop_bp, auth_bp, credits_bp, admin_bp):
         app.register_blueprint(bp)
 
 
