@@ -142,13 +142,14 @@ def import_progress(token: str):
 @admin_required
 def import_apply(token: str):
     job = _import_or_404(token)
+    job_id = job.id  # read before the commit: afterwards it would start a new (write) transaction
     if not bulk.claim_import(job):
         flash(_("This import was already applied or is running."), "info")
         return redirect(url_for("admin.import_show", token=token), code=303)
     # The one commit in a view, on purpose: the claim must be visible to the worker
     # thread (its own transaction) before it starts.
     db.session.commit()
-    bulk.start_import(current_app._get_current_object(), job.id,
+    bulk.start_import(current_app._get_current_object(), job_id,
                       background=current_app.config.get("ADMIN_IMPORT_BACKGROUND", True))
     return redirect(url_for("admin.import_show", token=token), code=303)
 

@@ -45,9 +45,10 @@ class UserFilter:
     @classmethod
     def from_params(cls, params) -> "UserFilter":
         """Parse query-string (or saved) parameters; bad values are dropped with a message."""
-        f = cls(q=(params.get("q") or "").strip()[:100])
+        f = cls(q=str(params.get("q") or "").strip()[:100])
         for key, attr in (("min", "min_balance"), ("max", "max_balance")):
-            raw = (params.get(key) or "").strip()
+            value = params.get(key)
+            raw = "" if value is None else str(value).strip()
             if raw:
                 value = parse_int(raw, minimum=0, maximum=MAX_AMOUNT)
                 if value is None:

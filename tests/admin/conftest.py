@@ -67,3 +67,14 @@ def form_fields(client, user_id: int) -> dict:
     """The hidden fields of a learner's adjustment form, as the admin's page renders them."""
     html = client.get(f"/admin/credits/{user_id}").get_data(as_text=True)
     return {"form_id": hidden(html, "form_id"), "expected_balance": hidden(html, "expected_balance")}
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """Many users per test: a cheap hash (tests only) keeps the suite fast."""
+    from werkzeug.security import generate_password_hash
+
+    import storefront.auth.models as models
+
+    monkeypatch.setattr(models, "generate_password_hash",
+                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"))
