@@ -184,10 +184,9 @@ def _adjust_answer(user: User, message: str, ok: bool):
     """htmx: the row alone (with the message); browsers: redirect back, or the error page."""
     status = 200 if ok else 422
     if is_htmx():
-        row = user_row(user.id)
         if not ok:
             db.session.rollback()  # nothing of a refused change may be shown or kept
-            row = user_row(user.id)
+        row = user_row(user.id)
         return render("admin/_user_row.html", status=status, row=row, message=message, ok=ok,
                       values=request.form if not ok else {})
     if ok:
