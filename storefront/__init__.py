@@ -75,12 +75,13 @@ def _register_transactions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from .admin import bp as admin_bp
     from .auth.views import bp as auth_bp
     from .courses import admin as admin_courses, views as courses
     from .ledger.views import bp as credits_bp
     from .shop.views import bp as shop_bp
 
-    for bp in (shop_bp, auth_bp, credits_bp, courses.bp, admin_courses.bp):
+    for bp in (shop_bp, auth_bp, credits_bp, courses.bp, admin_courses.bp, admin_bp):
         app.register_blueprint(bp)
 
 

@@ -4,3 +4,4 @@ from .auth.models import User  # noqa: F401
 from .catalog.models import Course, Pack  # noqa: F401
 from .ledger.models import Account, Entry, Lot, Movement  # noqa: F401
 from .enrolment.models import Enrolment  # noqa: F401
+from .admin.models import BulkOperation, CreditImport, SavedFilter  # noqa: F401
