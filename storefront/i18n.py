@@ -49,7 +49,9 @@ def init_app(app: Flask) -> None:
         compile_catalogues()
     except OSError:  # read-only install: the .mo files were built beforehand
         pass
-    directories = sorted(str(d) for d in TRANSLATIONS.iterdir() if d.is_dir())
+    # A fresh checkout has no translations/ directory until an area adds a catalogue.
+    areas = TRANSLATIONS.iterdir() if TRANSLATIONS.is_dir() else ()
+    directories = sorted(str(d) for d in areas if d.is_dir())
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(directories))
     babel.init_app(app, locale_selector=select_locale)
     from flask_babel import get_locale
