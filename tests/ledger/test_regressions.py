@@ -79,3 +79,16 @@ def test_spend_reads_current_lots_even_when_the_session_holds_older_copies(
     assert movements("enrol:mine") == [(lot_of("t:a").id, -2), (lot_of("t:b").id, -2)]
     assert ledger.balance(account) == 3
     invariants()
+
+
+def test_a_grant_replayed_after_its_expiry_date_returns_the_first_entry(account, do, invariants):
+    """Found by the property test: the "expiry must be in the future" check ran before
+    the idempotency check, so replaying a grant once its lot had expired raised
+    LedgerError instead of answering the first entry (ledger.md, invariant 3)."""
+    with time_machine.travel(EPOCH, tick=False) as clock:
+        first = do(ledger.grant, account, 5, reference="checkout:1", expires_at=EPOCH + days(1))
+        clock.shift(days(2))
+        assert do(ledger.grant, account, 5, reference="checkout:1", expires_at=EPOCH + days(1)) == first
+        with pytest.raises(ledger.LedgerError, match="future"):  # a new grant still may not
+            do(ledger.grant, account, 5, reference="checkout:2", expires_at=EPOCH + days(1))
+    invariants()
