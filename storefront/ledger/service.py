@@ -101,8 +101,10 @@ def account_for(user_id: int) -> Account:
         with db.session.begin_nested():
             account = Account(user_id=user_id, balance=0)
             db.session.add(account)
-    except IntegrityError:
+    except IntegrityError:  # created concurrently, or no such user
         account = db.session.scalar(select(Account).where(Account.user_id == user_id))
+        if account is None:
+            raise UnknownReference(f"no user {user_id}") from None
     return account
 
 

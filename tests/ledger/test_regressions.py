@@ -92,3 +92,13 @@ def test_a_grant_replayed_after_its_expiry_date_returns_the_first_entry(account,
         with pytest.raises(ledger.LedgerError, match="future"):  # a new grant still may not
             do(ledger.grant, account, 5, reference="checkout:2", expires_at=EPOCH + days(1))
     invariants()
+
+
+def test_an_unknown_user_is_a_domain_error_not_a_crash(ctx, do):
+    """grant/spend for a user id that does not exist failed with AttributeError
+    ('NoneType' object has no attribute 'id') after the foreign-key violation."""
+    with pytest.raises(ledger.UnknownReference):
+        do(ledger.grant, 424242, 5, reference="t:g")
+    with pytest.raises(ledger.UnknownReference):
+        do(ledger.spend, 424242, 5, reference="t:s")
+    assert ledger.entry_by_reference("t:g") is None
