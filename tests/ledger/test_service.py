@@ -4,6 +4,8 @@ Time is moved with time-machine (tick=False), never with sleeps.
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import time_machine
 from sqlalchemy import select
@@ -14,6 +16,9 @@ from storefront.ledger import service as ledger
 from storefront.ledger.models import Entry, Kind, Lot
 
 from .conftest import EPOCH, SYSTEM, days, lot_of, movements, remaining, totals
+
+
+TICK = timedelta(microseconds=1)  # the smallest step of a timestamp
 
 
 @pytest.fixture
@@ -147,15 +152,10 @@ def test_spend_posts_due_expiries_first(account, do, clock, invariants):
 
 def test_credits_can_be_spent_until_the_expiry_instant(account, do, clock, invariants):
     do(ledger.grant, account, 4, reference="t:g", expires_at=EPOCH + days(1))
-    clock.shift(days(1) - ledger_tick())
+    clock.shift(days(1) - TICK)
     do(ledger.spend, account, 4, reference="t:s")
     assert ledger.balance(account) == 0
     invariants()
-
-
-def ledger_tick():
-    from datetime import timedelta
-    return timedelta(microseconds=1)
 
 
 def test_expire_due_job_posts_each_expiry_once(account, do, make_user, clock, invariants):
@@ -184,7 +184,7 @@ def test_expire_due_job_posts_each_expiry_once(account, do, make_user, clock, in
 def test_summary_shows_next_expiry_and_hides_due_credits(account, do, clock):
     do(ledger.grant, account, 2, reference="t:a", expires_at=EPOCH + days(1))
     do(ledger.grant, account, 3, reference="t:b", expires_at=EPOCH + days(4))
-    do(ledger.grant, account, 1, reference="t:c", expires_at=EPOCH + days(4, ) + ledger_tick())
+    do(ledger.grant, account, 1, reference="t:c", expires_at=EPOCH + days(4) + TICK)
     do(ledger.grant, account, 5, reference="t:d")
     s = ledger.summary(account)
     assert (s.balance, s.available, s.next_expiry_amount, s.next_expiry_at) == (11, 11, 2, EPOCH + days(1))
