@@ -101,8 +101,10 @@ def account_for(user_id: int) -> Account:
         with db.session.begin_nested():
             account = Account(user_id=user_id, balance=0)
             db.session.add(account)
-    except IntegrityError:
+    except IntegrityError:  # created concurrently, or no such user
         account = db.session.scalar(select(Account).where(Account.user_id == user_id))
+        if account is None:
+            raise UnknownReference(f"no user {user_id}") from None
     return account
 
 
@@ -227,10 +229,27 @@ def _idempotent(reference: str, kind: str, account_id: int, requested: int, oper
 
 
 def _open_lots(account_id: int):
+    # populate_existing: the caller may hold copies of these lots loaded before another
+    # transaction spent from them; plans made from stale `remaining` would fail.
     never_last = case((Lot.expires_at.is_(None), 1), else_=0)
     return db.session.scalars(
         select(Lot).where(Lot.account_id == account_id, Lot.remaining > 0)
-        .order_by(never_last, Lot.expires_at, Lot.id)).all()
+        .order_by(never_last, Lot.expires_at, Lot.id)
+        .execution_options(populate_existing=True)).all()
+
+
+def _expiry_reference(lot: Lot) -> str:
+    """`expiry:lot:<id>`, suffixed when that lot already had an expiry posted.
+
+    A lot can expire twice: credits returned to it after its expiry was posted (by a
+    reversal decided on another host's clock) expire again, and must not collide with
+    the first expiry's reference, which would block the account for good.
+    """
+    reference = f"expiry:lot:{lot.id}"
+    if entry_by_reference(reference) is None:
+        return reference
+    moves = db.session.scalar(select(func.count()).select_from(Movement).where(Movement.lot_id == lot.id))
+    return f"{reference}:{moves}"
 
 
 def _expire_due_locked(account: Account, now: datetime) -> list[Entry]:
@@ -239,7 +258,7 @@ def _expire_due_locked(account: Account, now: datetime) -> list[Entry]:
         if lot.expired(now):
             entries.append(_record(
                 account, delta=-lot.remaining, requested=lot.remaining, kind=Kind.EXPIRY,
-                reference=f"expiry:lot:{lot.id}", actor=Actor.system(),
+                reference=_expiry_reference(lot), actor=Actor.system(),
                 reason="Credits expired", moves=[(lot.id, -lot.remaining)]))
     return entries
 
@@ -257,13 +276,15 @@ def grant(user_id: int, amount: int, *, reference: str, actor: Actor, kind: str 
     check_amount(amount)
     if kind not in Kind.CREDITING:
         raise LedgerError(f"{kind} does not create credits")
-    if expires_at is not None and expires_at <= utcnow():
-        raise LedgerError("the expiry date must be in the future")
     if actor.type == ActorType.ADMIN and not (reason or "").strip():
         raise LedgerError("a reason is required for an admin change")
     account = account_for(user_id)
 
     def operation():
+        # Checked for a new grant only: a replay (a webhook retried after the expiry
+        # moment) returns the first entry like any other replay.
+        if expires_at is not None and expires_at <= utcnow():
+            raise LedgerError("the expiry date must be in the future")
         locked = _lock(account.id)
         balance_after = _change_balance(locked, amount)
         entry = Entry(account_id=locked.id, delta=amount, requested=amount, kind=kind,
@@ -292,11 +313,12 @@ def spend(user_id: int, amount: int, *, reference: str, actor: Actor, kind: str 
     if kind == Kind.ADMIN_DEBIT and not (reason or "").strip():
         raise LedgerError("a reason is required for an admin change")
     account = account_for(user_id)
-    now = now or utcnow()
 
     def operation():
         locked = _lock(account.id)
-        _expire_due_locked(locked, now)
+        # The clock is read once the lock is held: what is due is decided against the
+        # state we now see, not against a moment before another writer finished.
+        _expire_due_locked(locked, now or utcnow())
         if locked.balance < amount:
             raise InsufficientCredits(amount, locked.balance)
         moves, still = [], amount
@@ -332,14 +354,14 @@ def reverse(original_reference: str, *, reference: str, actor: Actor, reason: st
     if original.kind not in kinds:
         raise LedgerError(f"a {original.kind} entry cannot be reversed")
     kind, amount = kinds[original.kind], -original.delta
-    now = now or utcnow()
 
     def operation():
         locked = _lock(original.account_id)
+        moment = now or utcnow()  # under the lock: see spend()
         moves = [(m.lot_id, -m.amount) for m in original.movements]
         first = _record(locked, delta=amount, requested=amount, kind=kind, reference=reference,
                         actor=actor, reason=reason, moves=moves, reverses_id=original.id)
-        lapsed = [m for m in moves if db.session.get(Lot, m[0]).expired(now)]
+        lapsed = [m for m in moves if db.session.get(Lot, m[0]).expired(moment)]
         if lapsed:
             _record(locked, delta=-sum(a for _, a in lapsed), requested=sum(a for _, a in lapsed),
                     kind=Kind.EXPIRY, reference=f"expiry:{reference}", actor=Actor.system(),
@@ -367,12 +389,12 @@ def clawback(purchase_reference: str, amount: int, *, reference: str, actor: Act
     purchase = entry_by_reference(purchase_reference)
     if purchase is None or purchase.kind not in Kind.CREDITING:
         raise UnknownReference(f"no credited lot for {purchase_reference!r}")
-    now = now or utcnow()
 
     def operation():
         locked = _lock(purchase.account_id)
-        _expire_due_locked(locked, now)
-        lot = db.session.scalar(select(Lot).where(Lot.entry_id == purchase.id))
+        _expire_due_locked(locked, now or utcnow())  # clock read under the lock: see spend()
+        lot = db.session.scalar(select(Lot).where(Lot.entry_id == purchase.id)
+                                .execution_options(populate_existing=True))
         recover = min(amount, lot.remaining)
         return _record(locked, delta=-recover, requested=amount, kind=Kind.CLAWBACK,
                        reference=reference, actor=actor, reason=reason,
