@@ -77,9 +77,10 @@ def _register_transactions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .ledger.views import bp as credits_bp
+    from .payments import blueprints as payments_blueprints
     from .shop.views import bp as shop_bp
 
-    for bp in (shop_bp, auth_bp, credits_bp):
+    for bp in (shop_bp, auth_bp, credits_bp, *payments_blueprints()):
         app.register_blueprint(bp)
 
 

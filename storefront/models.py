@@ -3,3 +3,4 @@ from .audit.models import AuditEvent  # noqa: F401
 from .auth.models import User  # noqa: F401
 from .catalog.models import Course, Pack  # noqa: F401
 from .ledger.models import Account, Entry, Lot, Movement  # noqa: F401
+from .payments.models import Dispute, Order, Refund, SimulatedSession  # noqa: F401
