@@ -123,7 +123,7 @@ def sync_refunds(payment_intent: str | None, admin_id: int | None = None) -> Ord
     known = {r.provider_refund_id for r in order.refunds}
     for refund in refunds:
         if refund["id"] not in known and refund.get("status") in COUNTED_REFUND_STATUSES and refund.get("amount"):
-            _insert_once(Refund(order=order, provider_refund_id=refund["id"],
+            _insert_once(Refund(order_id=order.id, provider_refund_id=refund["id"],
                                 amount_cents=int(refund["amount"]), admin_id=admin_id))
     db.session.refresh(order, ["refunds"])
     apply_adjustments(order)
@@ -138,7 +138,7 @@ def record_dispute(dispute: dict) -> Order | None:
     order = lock_order(order.id)
     row = db.session.scalar(select(Dispute).where(Dispute.provider_dispute_id == dispute["id"]))
     if row is None:
-        _insert_once(Dispute(order=order, provider_dispute_id=dispute["id"],
+        _insert_once(Dispute(order_id=order.id, provider_dispute_id=dispute["id"],
                              amount_cents=int(dispute["amount"]), status=dispute["status"]))
         db.session.refresh(order, ["disputes"])
     elif row.status not in CLOSED_DISPUTE_STATUSES:  # a late "created" must not reopen it
@@ -198,7 +198,7 @@ def admin_refund(order: Order, admin, *, amount_cents: int, idempotency_key: str
     order = lock_order(order.id)
     before = (order.credits_recovered, order.credits_unrecovered)
     if not any(r.provider_refund_id == refund["id"] for r in order.refunds):
-        _insert_once(Refund(order=order, provider_refund_id=refund["id"],
+        _insert_once(Refund(order_id=order.id, provider_refund_id=refund["id"],
                             amount_cents=int(refund["amount"]), admin_id=admin.id))
         db.session.refresh(order, ["refunds"])
     apply_adjustments(order)

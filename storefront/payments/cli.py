@@ -10,12 +10,13 @@ import sys
 from datetime import timedelta
 
 import click
+from flask.cli import AppGroup
 
 from ..db import utcnow, write_transaction
 from .providers import ProviderError, get_provider
 from .service import fulfil_checkout, order_for_session
 
-payments = click.Group("payments", help="Payments: reconcile with the payment provider.")
+payments = AppGroup("payments", help="Payments: reconcile with the payment provider.")
 
 
 @payments.command("reconcile")
