@@ -71,9 +71,10 @@ def refund(order_id):
     mode = request.form.get("mode")
     quote = quote_refund(order)
     amount = _amount_for(mode, quote)
-    if amount is None:
+    confirming = request.form.get("confirm") == "yes"
+    if amount is None and not (confirming and mode in ("full", "unspent")):
         return show(order_id, _("Choose what to refund: there is nothing to refund that way."), 422)
-    if request.form.get("confirm") != "yes":
+    if not confirming:
         return render("payments/admin_refund_confirm.html", order=order, quote=quote, mode=mode,
                       amount=amount, form_id=str(uuid.uuid4()))
     try:
