@@ -60,12 +60,13 @@ def _listify(node):
 class FakeStripe:
     def __init__(self, webhook_url: str | None = None, secret: str = WEBHOOK_SECRET):
         self.webhook_url, self.secret = webhook_url, secret
-        self.sessions: dict[str, dict] = {}
+        self.sessions: dict[str, dict] = {}  # by id, in creation order
         self.refunds: dict[str, dict] = {}
         self.idempotent: dict[str, dict] = {}
         self.requests: list[tuple[str, str, dict]] = []
         self.deliveries: list[int] = []
         self.fail_next = 0  # answer this many API calls with 500 (provider outage)
+        self.async_payments = False  # the hosted page starts a payment still to be confirmed
         self.lock = threading.Lock()
         fake = self
 
@@ -191,7 +192,7 @@ class FakeStripe:
             handler.end_headers()
             return
         if method == "POST":
-            self.complete(sid, background=True)
+            self.complete(sid, paid=not self.async_payments, background=True)
             handler.send_response(303)
             handler.send_header("Location", session["success_url"].replace("{CHECKOUT_SESSION_ID}", sid))
             handler.end_headers()
