@@ -7,6 +7,8 @@ another API base (the tests' local fake Stripe server).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import stripe
 
 from .providers import ProviderError, SignatureError
@@ -35,7 +37,7 @@ class StripeProvider:
 
     @classmethod
     def from_config(cls, config) -> "StripeProvider":
-        return cls(config["STRIPE_SECRET_KEY"], config.get("STRIPE_API_BASE"))
+        return _provider(config["STRIPE_SECRET_KEY"], config.get("STRIPE_API_BASE"))
 
     def _call(self, method, *args, **kwargs):
         try:
@@ -101,3 +103,9 @@ class StripeProvider:
                             {"payment_intent": payment_intent, "amount": amount_cents},
                             {"idempotency_key": idempotency_key})
         return refund.to_dict()
+
+
+@lru_cache(maxsize=8)
+def _provider(api_key: str, api_base: str | None) -> StripeProvider:
+    """One client per configuration: it keeps its HTTP connections (thread-local) alive."""
+    return StripeProvider(api_key, api_base)
