@@ -79,9 +79,11 @@ def _register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .courses import admin as admin_courses, views as courses
     from .ledger.views import bp as credits_bp
+    from .payments import blueprints as payments_blueprints
     from .shop.views import bp as shop_bp
 
-    for bp in (shop_bp, auth_bp, credits_bp, courses.bp, admin_courses.bp, admin_bp):
+    for bp in (shop_bp, auth_bp, credits_bp, *payments_blueprints(), courses.bp, admin_courses.bp,
+               admin_bp):
         app.register_blueprint(bp)
 
 

@@ -132,5 +132,7 @@ def demo_load():
 
 
 def register(app: Flask) -> None:
-    for group in (users, credits, demo):
+    from .payments.cli import payments
+
+    for group in (users, credits, demo, payments):
         app.cli.add_command(group)

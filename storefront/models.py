@@ -5,3 +5,4 @@ from .catalog.models import Course, Pack  # noqa: F401
 from .ledger.models import Account, Entry, Lot, Movement  # noqa: F401
 from .enrolment.models import Enrolment  # noqa: F401
 from .admin.models import BulkOperation, CreditImport, SavedFilter  # noqa: F401
+from .payments.models import Dispute, Order, Refund, SimulatedSession  # noqa: F401

@@ -4,7 +4,7 @@ The live_key UNIQUE column is the "one live enrolment per learner and course" ru
 courses.seats_taken is the counter that enrolment takes atomically.
 
 Revision ID: 0003_courses
-Revises: 0001_foundation
+Revises: 0002_payments
 Create Date: 2026-12-04 21:09:07.078414
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0003_courses'
-down_revision = '0001_foundation'
+down_revision = '0002_payments'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,208 @@
+"""Refunds and disputes: money going back, and the credits that go back with it.
+
+Refund and dispute rows are keyed by the provider's ids (UNIQUE) and applied to the
+ledger once, under the order's row lock. The credits to take back are computed on the
+cumulative amount, so partial refunds add up exactly to the full pack, whatever order
+they arrive in: after each one, the credits asked back in total are
+floor(credits_granted * covered_cents / amount_cents). Only the purchase's own lot is
+touched (ledger.clawback); what was already spent is recorded on the order.
+
+Events that arrive before the payment is known (a refund before the completion)
+first fulfil the order from the provider's own data, then apply; rows recorded while
+the order is not paid yet are applied by fulfilment itself.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..audit import service as audit
+from ..db import utcnow
+from ..extensions import db
+from ..ledger.models import Entry, Lot
+from .models import Dispute, Order, Refund, Status
+from .providers import get_provider
+from .service import FULFILLERS, fulfil_checkout, lock_order
+
+log = logging.getLogger(__name__)
+
+COUNTED_REFUND_STATUSES = ("succeeded", "pending")
+CLOSED_DISPUTE_STATUSES = ("won", "lost", "warning_closed")
+
+
+def _active_disputes(order: Order) -> list[Dispute]:
+    return [d for d in order.disputes if d.applied and not d.restored]
+
+
+def _covered_cents(order: Order) -> int:
+    return min(order.amount_cents, order.refunded_cents + sum(d.amount_cents for d in _active_disputes(order)))
+
+
+def _active_requested(order: Order) -> int:
+    return (sum(r.credits_requested for r in order.refunds if r.applied)
+            + sum(d.credits_requested for d in _active_disputes(order)))
+
+
+def _credits_for(order: Order, covered_cents: int) -> int:
+    return order.credits_granted * min(covered_cents, order.amount_cents) // order.amount_cents
+
+
+def _reclaim(order: Order, row, amount_cents: int) -> None:
+    """Ask back this row's share of credits; record what was and was not recovered."""
+    requested = max(0, _credits_for(order, _covered_cents(order) + amount_cents) - _active_requested(order))
+    hook = FULFILLERS[order.product_type].reclaim
+    recovered = hook(order, row.reference, amount_cents, requested) if requested and hook else 0
+    row.credits_requested, row.credits_recovered, row.applied = requested, recovered, True
+    order.credits_recovered += recovered
+    order.credits_unrecovered += requested - recovered
+
+
+def _derive_status(order: Order) -> str:
+    if _active_disputes(order):
+        return Status.DISPUTED
+    if order.refunded_cents >= order.amount_cents:
+        return Status.REFUNDED
+    return Status.PARTLY_REFUNDED if order.refunded_cents else Status.PAID
+
+
+def apply_adjustments(order: Order) -> None:
+    """Apply every recorded refund/dispute not applied yet (caller holds the order lock)."""
+    if not order.is_settled:
+        return
+    for refund in order.refunds:
+        if not refund.applied:
+            _reclaim(order, refund, refund.amount_cents)
+            order.refunded_cents = min(order.amount_cents, order.refunded_cents + refund.amount_cents)
+    for dispute in order.disputes:
+        if not dispute.applied:
+            _reclaim(order, dispute, dispute.amount_cents)
+        if dispute.status == "won" and not dispute.restored:
+            hook = FULFILLERS[order.product_type].restore
+            if hook and dispute.credits_recovered:
+                hook(order, dispute.reference, dispute.restore_reference)
+            dispute.restored = True
+            order.credits_recovered -= dispute.credits_recovered
+            order.credits_unrecovered -= dispute.credits_requested - dispute.credits_recovered
+    order.move_to(_derive_status(order))
+    db.session.flush()
+
+
+def _insert_once(row) -> None:
+    """Add a row keyed by a provider id; a concurrent twin means it already exists."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        pass
+
+
+def order_for_payment_intent(payment_intent: str | None) -> Order | None:
+    """Our order for a payment; fulfils it first when its completion was not seen yet."""
+    if not payment_intent:
+        return None
+    order = db.session.scalar(select(Order).where(Order.payment_intent_id == payment_intent))
+    if order is not None:
+        return order
+    for session in get_provider().list_sessions(payment_intent=payment_intent, limit=5):
+        order = fulfil_checkout(session["id"])
+        if order is not None and order.payment_intent_id == payment_intent:
+            return order
+    return None
+
+
+def sync_refunds(payment_intent: str | None, admin_id: int | None = None) -> Order | None:
+    """Record every refund the provider lists for this payment, then apply the new ones."""
+    order = order_for_payment_intent(payment_intent)
+    if order is None:
+        return None
+    refunds = get_provider(order.provider).list_refunds(payment_intent)
+    order = lock_order(order.id)
+    known = {r.provider_refund_id for r in order.refunds}
+    for refund in refunds:
+        if refund["id"] not in known and refund.get("status") in COUNTED_REFUND_STATUSES and refund.get("amount"):
+            _insert_once(Refund(order_id=order.id, provider_refund_id=refund["id"],
+                                amount_cents=int(refund["amount"]), admin_id=admin_id))
+    db.session.refresh(order, ["refunds"])
+    apply_adjustments(order)
+    return order
+
+
+def record_dispute(dispute: dict) -> Order | None:
+    """A dispute opened, changed or closed; trusted because the event is signed."""
+    order = order_for_payment_intent(dispute.get("payment_intent"))
+    if order is None:
+        return None
+    order = lock_order(order.id)
+    row = db.session.scalar(select(Dispute).where(Dispute.provider_dispute_id == dispute["id"]))
+    if row is None:
+        _insert_once(Dispute(order_id=order.id, provider_dispute_id=dispute["id"],
+                             amount_cents=int(dispute["amount"]), status=dispute["status"]))
+        db.session.refresh(order, ["disputes"])
+    elif row.status not in CLOSED_DISPUTE_STATUSES:  # a late "created" must not reopen it
+        row.status = dispute["status"]
+    apply_adjustments(order)
+    return order
+
+
+# --- admin refunds ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RefundQuote:
+    """What an admin refund would do, shown before confirming."""
+
+    full_cents: int          # everything not refunded yet
+    full_credits: int        # credits a full refund asks back
+    unspent_credits: int     # credits of this purchase still in its lot
+    unspent_cents: int       # money for exactly those credits (0: nothing unspent)
+    already_spent: int       # credits a full refund could not recover
+
+
+def purchase_lot_remaining(order: Order) -> int:
+    lot = db.session.scalar(select(Lot).join(Entry, Lot.entry_id == Entry.id)
+                            .where(Entry.reference == order.purchase_reference))
+    if lot is None or lot.expired(utcnow()):
+        return 0
+    return lot.remaining
+
+
+def quote_refund(order: Order) -> RefundQuote:
+    covered = _covered_cents(order)
+    full_cents = order.amount_cents - covered
+    asked = _active_requested(order)
+    full_credits = max(0, order.credits_granted - asked)
+    unspent = min(purchase_lot_remaining(order), full_credits)
+    unspent_cents = 0
+    if unspent and order.credits_granted:
+        # Smallest amount whose cumulative share reaches the unspent credits (rounded up,
+        # in the learner's favour), never more than what is left to refund.
+        needed = -(-order.amount_cents * (asked + unspent) // order.credits_granted) - covered
+        unspent_cents = max(1, min(full_cents, needed))
+    return RefundQuote(full_cents, full_credits, unspent, unspent_cents, full_credits - unspent)
+
+
+class RefundRefused(Exception):
+    pass
+
+
+def admin_refund(order: Order, admin, *, amount_cents: int, idempotency_key: str) -> Order:
+    """Refund through the provider, claw back the credits, audit; one transaction."""
+    if not order.is_settled or not order.payment_intent_id:
+        raise RefundRefused("only a paid order can be refunded")
+    if not 0 < amount_cents <= order.amount_cents - order.refunded_cents:
+        raise RefundRefused("the amount is more than what is left to refund")
+    refund = get_provider(order.provider).create_refund(
+        payment_intent=order.payment_intent_id, amount_cents=amount_cents, idempotency_key=idempotency_key)
+    order = lock_order(order.id)
+    before = (order.credits_recovered, order.credits_unrecovered)
+    if not any(r.provider_refund_id == refund["id"] for r in order.refunds):
+        _insert_once(Refund(order_id=order.id, provider_refund_id=refund["id"],
+                            amount_cents=int(refund["amount"]), admin_id=admin.id))
+        db.session.refresh(order, ["refunds"])
+    apply_adjustments(order)
+    audit.record(admin, "order-refund", target=order, refund_id=refund["id"], amount_cents=amount_cents,
+                 currency=order.currency, credits_recovered=order.credits_recovered - before[0],
+                 credits_unrecovered=order.credits_unrecovered - before[1])
+    return order

@@ -1,0 +1,214 @@
+"""Checkout and fulfilment: the one path from "the provider says paid" to "goods granted".
+
+`fulfil_checkout(session_id)` is called by the webhook, the success page, the
+simulated provider and `flask payments reconcile`. It never trusts its caller: it
+re-reads the session from the provider and checks status, amount, currency and buyer
+against the order, then locks the order row so that concurrent callers (ten webhook
+deliveries, the webhook racing the success page) fulfil once; the ledger's UNIQUE
+reference "checkout:<session id>" is the last line of defence.
+
+Products plug in through `register_fulfiller(product_type, fulfil, reclaim=, restore=)`:
+packs grant credits here; courses register their own.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
+
+from flask import current_app, has_request_context, request, url_for
+from sqlalchemy import select
+
+from ..db import utcnow
+from ..extensions import db
+from ..ledger import service as ledger
+from ..ledger.models import Kind
+from .models import Order, Status
+from .providers import ProviderError, get_provider
+
+log = logging.getLogger(__name__)
+
+MAX_QUANTITY = 50
+
+
+class PaymentError(Exception):
+    """A checkout request refused for a reason the user can be told; nothing changed."""
+
+
+@dataclass(frozen=True)
+class Fulfiller:
+    """What a product type does when paid, refunded or disputed.
+
+    fulfil(order): grant what was bought (inside the caller's transaction).
+    reclaim(order, reference, amount_cents, credits) -> credits recovered: take back the
+        share of a refund/dispute (`credits` is the share of `order.credits_granted`).
+    restore(order, reclaim_reference, reference) -> credits restored (dispute won).
+    """
+
+    fulfil: Callable[[Order], None]
+    reclaim: Callable[[Order, str, int, int], int] | None = None
+    restore: Callable[[Order, str, str], int] | None = None
+
+
+FULFILLERS: dict[str, Fulfiller] = {}
+
+
+def register_fulfiller(product_type: str, fulfil, *, reclaim=None, restore=None) -> None:
+    FULFILLERS[product_type] = Fulfiller(fulfil, reclaim, restore)
+
+
+# --- starting a checkout --------------------------------------------------------------
+
+def base_url() -> str:
+    configured = current_app.config.get("STOREFRONT_BASE_URL")
+    if configured:
+        return configured.rstrip("/")
+    return request.host_url.rstrip("/") if has_request_context() else "http://127.0.0.1:5000"
+
+
+def start_checkout(user, product_type: str, *, product_id: int | None, unit_amount_cents: int,
+                   currency: str, description: str, quantity: int = 1,
+                   details: dict | None = None) -> Order:
+    """Create a pending order and its provider checkout session; returns the order
+    (redirect the learner to `order.checkout_url`)."""
+    if product_type not in FULFILLERS:
+        raise PaymentError(f"nothing can fulfil a {product_type!r}")
+    if not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+        raise PaymentError(f"quantity must be between 1 and {MAX_QUANTITY}")
+    if not isinstance(unit_amount_cents, int) or unit_amount_cents <= 0:
+        raise PaymentError("the price must be a positive number of cents")
+    provider = get_provider()
+    order = Order(user_id=user.id, user=user, product_type=product_type, product_id=product_id,
+                  description=description[:200], quantity=quantity,
+                  unit_amount_cents=unit_amount_cents, amount_cents=unit_amount_cents * quantity,
+                  currency=currency.lower(), details=dict(details or {}), provider=provider.name,
+                  status=Status.PENDING)
+    db.session.add(order)
+    db.session.flush()
+    base = base_url()
+    # Stripe substitutes {CHECKOUT_SESSION_ID}; url_for would escape the braces.
+    success_url = base + url_for("checkout.success") + "?session_id={CHECKOUT_SESSION_ID}"
+    cancel_url = base + url_for("checkout.cancel", order=order.id)
+    session = provider.create_session(order=order, success_url=success_url, cancel_url=cancel_url)
+    order.checkout_session_id, order.checkout_url = session["id"], session["url"]
+    db.session.flush()
+    return order
+
+
+# --- fulfilment ------------------------------------------------------------------------
+
+def lock_order(order_id: int) -> Order:
+    """The order row, locked (FOR UPDATE on PostgreSQL; SQLite writers hold the DB lock)."""
+    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update()
+                              .execution_options(populate_existing=True))
+    db.session.expire(order, ["refunds", "disputes"])  # read them again under the lock
+    return order
+
+
+def order_for_session(session_id: str) -> Order | None:
+    if not session_id or len(session_id) > 255:
+        return None
+    return db.session.scalar(select(Order).where(Order.checkout_session_id == session_id))
+
+
+def _mismatch(order: Order, session: dict) -> str | None:
+    """Why the provider's session does not describe this order (None when it does)."""
+    if session.get("amount_total") != order.amount_cents:
+        return f"amount {session.get('amount_total')} != {order.amount_cents}"
+    if (session.get("currency") or "").lower() != order.currency:
+        return f"currency {session.get('currency')} != {order.currency}"
+    if session.get("client_reference_id") != str(order.user_id):
+        return f"client_reference_id {session.get('client_reference_id')} != {order.user_id}"
+    if (session.get("metadata") or {}).get("order_id") != str(order.id):
+        return f"metadata order_id {(session.get('metadata') or {}).get('order_id')} != {order.id}"
+    return None
+
+
+def fulfil_checkout(session_id: str) -> Order | None:
+    """Grant what the order bought if the provider says it is paid; idempotent.
+
+    Returns the order (in whatever state it is), or None when the session is not one of
+    ours. Raises ProviderError when the provider cannot be asked (callers retry).
+    """
+    order = order_for_session(session_id)
+    if order is None or order.is_settled or order.status == Status.EXPIRED:
+        return order  # a replay costs this one query
+    session = get_provider(order.provider).retrieve_session(session_id)
+    if session is None:
+        raise ProviderError(f"the provider does not know session {session_id}")
+    order = lock_order(order.id)
+    if order.is_settled or order.status == Status.EXPIRED:
+        return order
+    if session.get("status") != "complete" or session.get("payment_status") != "paid":
+        return order  # still being confirmed (or abandoned): nothing to grant yet
+    problem = _mismatch(order, session)
+    if problem:
+        log.error("checkout %s refused for order %s: %s", session_id, order.id, problem)
+        order.problem = problem
+        if order.status == Status.PENDING:
+            order.move_to(Status.FAILED)
+        return order
+    FULFILLERS[order.product_type].fulfil(order)
+    order.payment_intent_id = session.get("payment_intent") or None
+    order.paid_at = utcnow()
+    order.problem = None
+    order.move_to(Status.PAID)
+    db.session.flush()
+    from .adjustments import apply_adjustments
+    from .mail import queue_receipt
+
+    apply_adjustments(order)  # a refund or dispute that was reported before the payment
+    queue_receipt(order)
+    return order
+
+
+def close_checkout(session_id: str, *, expired: bool) -> Order | None:
+    """An abandoned (expired) or declined (failed) checkout: confirmed with the provider."""
+    order = order_for_session(session_id)
+    if order is None or order.status != Status.PENDING:
+        return order
+    session = get_provider(order.provider).retrieve_session(session_id)
+    if session is None or session.get("payment_status") == "paid":
+        return fulfil_checkout(session_id) if session else order
+    if expired and session.get("status") != "expired":
+        return order
+    order = lock_order(order.id)
+    if order.status == Status.PENDING:
+        order.move_to(Status.EXPIRED if expired else Status.FAILED)
+    return order
+
+
+# --- packs ------------------------------------------------------------------------------
+
+def _fulfil_pack(order: Order) -> None:
+    credits = int(order.details["credits"])
+    validity = order.details.get("validity_days")
+    ledger.grant(order.user_id, credits, reference=order.purchase_reference,
+                 actor=ledger.Actor.provider(), kind=Kind.PURCHASE, reason=order.description,
+                 expires_at=utcnow() + timedelta(days=int(validity)) if validity else None,
+                 paid_cents=order.amount_cents, currency=order.currency)
+    order.credits_granted = credits
+
+
+def _reclaim_pack(order: Order, reference: str, _amount_cents: int, credits: int) -> int:
+    entry = ledger.clawback(order.purchase_reference, credits, reference=reference,
+                            actor=ledger.Actor.provider(), reason=f"Payment {reference} for order {order.id}")
+    return -entry.delta
+
+
+def _restore_pack(order: Order, reclaim_reference: str, reference: str) -> int:
+    clawed = ledger.entry_by_reference(reclaim_reference)
+    if clawed is None or clawed.delta == 0:
+        return 0
+    entries = ledger.reverse(reclaim_reference, reference=reference, actor=ledger.Actor.provider(),
+                             reason=f"Dispute won for order {order.id}")
+    return entries[0].delta
+
+
+register_fulfiller("pack", _fulfil_pack, reclaim=_reclaim_pack, restore=_restore_pack)
+
+
+def pack_details(pack, quantity: int) -> dict:
+    return {"pack_id": pack.id, "credits_per_pack": pack.credits, "credits": pack.credits * quantity,
+            "validity_days": pack.validity_days}
