@@ -48,7 +48,10 @@ def from_environment(instance: Path = INSTANCE, overrides: dict | None = None) -
         "STOREFRONT_BASE_URL": (env.get("STOREFRONT_BASE_URL") or "").rstrip("/") or None,
         # Several hosts must share one counter store for throttling to mean anything.
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
-        "MAIL_BACKEND": env.get("MAIL_BACKEND", "log"),
+        "MAIL_BACKEND": env.get("MAIL_BACKEND", "log"),  # log | smtp (| memory in tests)
+        "MAIL_SERVER": env.get("MAIL_SERVER", "localhost"),
+        "MAIL_PORT": int(env.get("MAIL_PORT", "25") or 25),
+        "MAIL_FROM": env.get("MAIL_FROM", "shop@localhost"),
         "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
     }
 
