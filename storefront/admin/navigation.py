@@ -7,7 +7,7 @@ page belongs to, so an admin moves between areas without knowing who built which
 """
 from __future__ import annotations
 
-from flask import request
+from flask import has_request_context, request
 from flask_babel import lazy_gettext as _l
 
 from . import bp
@@ -41,5 +41,7 @@ def section_of(endpoint: str | None) -> str | None:
 
 @bp.app_context_processor
 def admin_navigation():
-    # An app-wide processor: admin_orders and admin_courses pages use the same layout.
-    return {"admin_sections": SECTIONS, "admin_section": section_of(request.endpoint) if request else None}
+    # App-wide: admin_orders and admin_courses pages use the same layout. Templates may
+    # also render outside a request (receipt emails from the CLI): no section then.
+    endpoint = request.endpoint if has_request_context() else None
+    return {"admin_sections": SECTIONS, "admin_section": section_of(endpoint)}
