@@ -5,4 +5,4 @@ from flask import Blueprint
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 from . import (  # noqa: E402,F401  (the modules add their routes to bp)
-    bulk_views, packs_views, reports_views, views)
+    bulk_views, navigation, packs_views, reports_views, views)

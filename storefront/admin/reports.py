@@ -1,5 +1,7 @@
-"""Dashboard figures: credits sold, granted, spent, expired, outstanding; money received;
-the value of outstanding credits (the shop's liability); credits sold and spent per week.
+"""Dashboard figures: credits sold, granted, spent, expired, outstanding; money received
+(from the payments orders: paid minus refunded); the value of outstanding credits (the
+shop's liability); counts of orders, refunds, open disputes and live enrolments; credits
+sold and spent per week.
 
 Everything is computed with grouped SQL (sums, never row-by-row in Python), and money
 stays in integer minor units.
@@ -12,8 +14,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import BigInteger, cast, func, select
 
 from ..db import utcnow
+from ..enrolment.models import Enrolment
+from ..enrolment.service import today as shop_today
 from ..extensions import db
 from ..ledger.models import Entry, Kind, Lot
+from ..payments.adjustments import CLOSED_DISPUTE_STATUSES
+from ..payments.models import Dispute, Order, Refund, Status as OrderStatus
 
 WEEKS = 12
 
@@ -27,7 +33,9 @@ class Figures:
     removed: int
     clawed_back: int
     outstanding: int
-    money_received: dict[str, int]   # currency -> cents
+    money_paid: dict[str, int]       # currency -> cents charged by the payment provider
+    money_refunded: dict[str, int]   # currency -> cents given back
+    money_received: dict[str, int]   # currency -> cents: paid - refunded
     liability: dict[str, int]        # currency -> cents
 
 
@@ -35,17 +43,21 @@ def _open_lots(now: datetime):
     return (Lot.remaining > 0) & (Lot.expires_at.is_(None) | (Lot.expires_at > now))
 
 
-def money_received() -> dict[str, int]:
-    """Cents received per currency.
+def money_received() -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Per currency, in cents: (paid, refunded, received = paid - refunded).
 
-    LEAD: for now the sum of what was paid for purchase lots; once the payments area is
-    merged, compute it from its orders (paid amounts) and subtract refunds here.
+    Taken from the payments orders, the record of what the provider actually charged:
+    every order that was paid (whatever refunds or disputes followed) counts its amount,
+    and `refunded_cents` (kept by the payments area, never above the amount) comes off.
+    Money held in an open dispute is still counted as received; the dashboard shows it
+    apart (`disputed`). One grouped query; integer sums only.
     """
     rows = db.session.execute(
-        select(Lot.currency, func.sum(Lot.paid_cents)).join(Entry, Entry.id == Lot.entry_id)
-        .where(Entry.kind == Kind.PURCHASE, Lot.paid_cents.is_not(None))
-        .group_by(Lot.currency)).all()
-    return {(currency or "?"): int(total or 0) for currency, total in rows}
+        select(Order.currency, func.sum(Order.amount_cents), func.sum(Order.refunded_cents))
+        .where(Order.status.in_(OrderStatus.SETTLED)).group_by(Order.currency)).all()
+    paid = {currency: int(total or 0) for currency, total, _refunded in rows}
+    refunded = {currency: int(back or 0) for currency, _total, back in rows}
+    return paid, refunded, {currency: paid[currency] - refunded[currency] for currency in paid}
 
 
 def liability(now: datetime) -> dict[str, int]:
@@ -63,6 +75,7 @@ def figures(now: datetime | None = None) -> Figures:
     totals = {kind: int(total or 0) for kind, total in db.session.execute(
         select(Entry.kind, func.sum(Entry.delta)).group_by(Entry.kind))}
     outstanding = db.session.scalar(select(func.coalesce(func.sum(Lot.remaining), 0)).where(_open_lots(now)))
+    paid, refunded, received = money_received()
     return Figures(
         sold=totals.get(Kind.PURCHASE, 0),
         granted=totals.get(Kind.ADMIN_GRANT, 0) + totals.get(Kind.IMPORT, 0),
@@ -71,9 +84,50 @@ def figures(now: datetime | None = None) -> Figures:
         removed=-totals.get(Kind.ADMIN_DEBIT, 0),
         clawed_back=-(totals.get(Kind.CLAWBACK, 0) + totals.get(Kind.CLAWBACK_REVERSAL, 0)),
         outstanding=int(outstanding or 0),
-        money_received=money_received(),
+        money_paid=paid,
+        money_refunded=refunded,
+        money_received=received,
         liability=liability(now),
     )
+
+
+@dataclass
+class Activity:
+    """What needs an admin's eye: counts over orders, refunds, disputes and enrolments."""
+    orders_paid: int
+    orders_pending: int
+    refunds: int
+    disputes_open: int
+    disputed: dict[str, int]   # currency -> cents held in open disputes
+    enrolments_upcoming: int
+    enrolments_active: int
+
+
+def _count(model, *where):
+    return select(func.count()).select_from(model).where(*where).scalar_subquery()
+
+
+def activity(today: date | None = None) -> Activity:
+    """Two queries whatever the volume: the counts as scalar subqueries of one SELECT
+    (each served by an index or a single scan), and the open disputes' money per currency."""
+    today = today or shop_today()
+    live = Enrolment.cancelled_at.is_(None)
+    dispute_open = Dispute.status.not_in(CLOSED_DISPUTE_STATUSES)
+    counts = db.session.execute(select(
+        _count(Order, Order.status.in_(OrderStatus.SETTLED)),
+        _count(Order, Order.status == OrderStatus.PENDING),
+        _count(Refund),
+        _count(Dispute, dispute_open),
+        _count(Enrolment, live, Enrolment.start_date > today),
+        _count(Enrolment, live, Enrolment.start_date <= today, Enrolment.end_date > today),
+    )).one()
+    disputed = db.session.execute(
+        select(Order.currency, func.sum(Dispute.amount_cents)).join(Order, Order.id == Dispute.order_id)
+        .where(dispute_open).group_by(Order.currency)).all()
+    paid, pending, refunds, disputes, upcoming, active = (int(n or 0) for n in counts)
+    return Activity(orders_paid=paid, orders_pending=pending, refunds=refunds, disputes_open=disputes,
+                    disputed={currency: int(total or 0) for currency, total in disputed},
+                    enrolments_upcoming=upcoming, enrolments_active=active)
 
 
 @dataclass

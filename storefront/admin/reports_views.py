@@ -13,7 +13,7 @@ from ..auth.models import User
 from ..cli import end_of_day
 from ..extensions import db
 from ..web import admin_required, parse_int, render
-from . import bp, reports
+from . import audit_view, bp, reports
 
 AUDIT_PAGE = 50
 
@@ -22,8 +22,8 @@ AUDIT_PAGE = 50
 @admin_required
 def dashboard():
     weeks = reports.weekly()
-    return render("admin/dashboard.html", figures=reports.figures(), weeks=weeks,
-                  chart=reports.chart(weeks))
+    return render("admin/dashboard.html", figures=reports.figures(), activity=reports.activity(),
+                  weeks=weeks, chart=reports.chart(weeks))
 
 
 def _day(text: str | None, errors: list[str]) -> date | None:
@@ -58,5 +58,5 @@ def audit_log():
                                 .order_by(User.display_name)).all()
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render("admin/audit.html", status=422 if errors else 200, errors=errors,
-                  events=events[:AUDIT_PAGE], more=len(events) > AUDIT_PAGE, page=page, args=args,
+                  events=audit_view.describe(events[:AUDIT_PAGE]), more=len(events) > AUDIT_PAGE, page=page, args=args,
                   admins=admins, admin_id=admin_id, start=start, end=end)

@@ -14,9 +14,11 @@ from sqlalchemy.orm import joinedload
 from ..auth.models import User
 from ..cli import end_of_day
 from ..db import utcnow
+from ..enrolment.service import enrolments_of, today
 from ..extensions import db
 from ..ledger import service as ledger
 from ..ledger.models import Account, Entry, Lot
+from ..payments.models import Order
 from ..web import admin_required, is_htmx, parse_int, render, safe_next
 from . import bp
 from .adjust import DELTA, SET, AdjustError, Adjustment, adjust as apply_adjustment
@@ -24,6 +26,7 @@ from .models import SavedFilter
 from .userlist import UserFilter, page_of_users, user_row
 
 HISTORY_PAGE = 50
+USER_ORDERS = 100  # newest orders shown on a learner's page (the rest: /admin/orders)
 REASON_MAX = 500
 
 
@@ -217,8 +220,18 @@ def _user_page(user: User, status: int = 200, error: str | None = None, values=N
     lots = db.session.scalars(select(Lot).where(Lot.account_id == account.id)
                               .order_by(Lot.remaining == 0, Lot.expires_at.is_(None), Lot.expires_at,
                                         Lot.id.desc()).limit(100)).all()
+    extras = {} if is_htmx() else _user_extras(user.id)  # the htmx fragment is the ledger only
     return render("admin/user_credits.html", fragment="admin/_user_entries.html", status=status,
                   user=user, account=db.session.get(Account, account.id), row=user_row(user.id),
                   entries=entries, lots=lots, now=utcnow(),
                   next_before=entries[-1].id if more else None,
-                  error=error, values=values or {})
+                  error=error, values=values or {}, **extras)
+
+
+def _user_extras(user_id: int) -> dict:
+    """The learner's enrolments (each with its course: one joined query) and newest
+    orders (one query; the template reads only the order's own columns)."""
+    orders = db.session.scalars(select(Order).where(Order.user_id == user_id)
+                                .order_by(Order.id.desc()).limit(USER_ORDERS + 1)).all()
+    return {"enrolments": enrolments_of(user_id), "today": today(),
+            "orders": orders[:USER_ORDERS], "more_orders": len(orders) > USER_ORDERS}
