@@ -1,7 +1,7 @@
 """Bulk grant (preview, confirm), CSV import (dry run, apply, progress) and CSV exports."""
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, redirect, request, stream_with_context, url_for
+from flask import Response, current_app, flash, redirect, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -50,10 +50,7 @@ def bulk_preview():
 
 
 def _bulk_or_404(token: str) -> BulkOperation:
-    op = db.session.scalar(select(BulkOperation).where(BulkOperation.token == token))
-    if op is None:
-        abort(404)
-    return op
+    return db.first_or_404(select(BulkOperation).where(BulkOperation.token == token))
 
 
 @bp.get("/bulk/<token>")
@@ -116,10 +113,7 @@ def import_check():
 
 
 def _import_or_404(token: str) -> CreditImport:
-    job = db.session.scalar(select(CreditImport).where(CreditImport.token == token))
-    if job is None:
-        abort(404)
-    return job
+    return db.first_or_404(select(CreditImport).where(CreditImport.token == token))
 
 
 @bp.get("/import/<token>")
