@@ -35,7 +35,8 @@ class Figures:
     outstanding: int
     money_paid: dict[str, int]       # currency -> cents charged by the payment provider
     money_refunded: dict[str, int]   # currency -> cents given back
-    money_received: dict[str, int]   # currency -> cents: paid - refunded
+    money_lost: dict[str, int]       # currency -> cents taken back by lost disputes
+    money_received: dict[str, int]   # currency -> cents: paid - refunded - lost
     liability: dict[str, int]        # currency -> cents
 
 
@@ -43,21 +44,26 @@ def _open_lots(now: datetime):
     return (Lot.remaining > 0) & (Lot.expires_at.is_(None) | (Lot.expires_at > now))
 
 
-def money_received() -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-    """Per currency, in cents: (paid, refunded, received = paid - refunded).
+def money_received() -> tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]]:
+    """Per currency, in cents: (paid, refunded, lost in disputes, received).
 
     Taken from the payments orders, the record of what the provider actually charged:
-    every order that was paid (whatever refunds or disputes followed) counts its amount,
-    and `refunded_cents` (kept by the payments area, never above the amount) comes off.
-    Money held in an open dispute is still counted as received; the dashboard shows it
-    apart (`disputed`). One grouped query; integer sums only.
+    every order that was paid (whatever refunds or disputes followed) counts its amount;
+    `refunded_cents` (kept by the payments area, never above the amount) and the amount
+    of every dispute that was lost (the bank took it back) come off. Money held in an
+    open dispute is still counted as received; the dashboard shows it apart. Two grouped
+    queries; integer sums only.
     """
     rows = db.session.execute(
         select(Order.currency, func.sum(Order.amount_cents), func.sum(Order.refunded_cents))
         .where(Order.status.in_(OrderStatus.SETTLED)).group_by(Order.currency)).all()
     paid = {currency: int(total or 0) for currency, total, _refunded in rows}
     refunded = {currency: int(back or 0) for currency, _total, back in rows}
-    return paid, refunded, {currency: paid[currency] - refunded[currency] for currency in paid}
+    lost = {currency: int(total or 0) for currency, total in db.session.execute(
+        select(Order.currency, func.sum(Dispute.amount_cents)).join(Dispute.order)
+        .where(Dispute.status == "lost").group_by(Order.currency))}
+    received = {currency: paid[currency] - refunded[currency] - lost.get(currency, 0) for currency in paid}
+    return paid, refunded, lost, received
 
 
 def liability(now: datetime) -> dict[str, int]:
@@ -75,7 +81,7 @@ def figures(now: datetime | None = None) -> Figures:
     totals = {kind: int(total or 0) for kind, total in db.session.execute(
         select(Entry.kind, func.sum(Entry.delta)).group_by(Entry.kind))}
     outstanding = db.session.scalar(select(func.coalesce(func.sum(Lot.remaining), 0)).where(_open_lots(now)))
-    paid, refunded, received = money_received()
+    paid, refunded, lost, received = money_received()
     return Figures(
         sold=totals.get(Kind.PURCHASE, 0),
         granted=totals.get(Kind.ADMIN_GRANT, 0) + totals.get(Kind.IMPORT, 0),
@@ -86,6 +92,7 @@ def figures(now: datetime | None = None) -> Figures:
         outstanding=int(outstanding or 0),
         money_paid=paid,
         money_refunded=refunded,
+        money_lost=lost,
         money_received=received,
         liability=liability(now),
     )

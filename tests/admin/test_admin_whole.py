@@ -93,11 +93,11 @@ class AdminWorld:
                                     details={"start_date": start})
             return enrolment.enrol_paid_by_card(order).id
 
-    def dispute(self, order_id: int, amount_cents: int) -> None:
+    def dispute(self, order_id: int, amount_cents: int, status: str = "needs_response") -> None:
         with self.app.app_context(), write_transaction():
             intent = db.session.get(Order, order_id).payment_intent_id
             record_dispute({"id": f"dp_{order_id}", "payment_intent": intent, "amount": amount_cents,
-                            "status": "needs_response"})
+                            "status": status})
 
     @contextmanager
     def count_queries(self):
@@ -209,6 +209,22 @@ def test_dashboard_money_is_paid_minus_refunded_per_order(world, app, verify_led
     verify_ledger()
 
 
+def test_a_lost_dispute_comes_off_the_money_received(world, verify_ledger):
+    pack_id = world.pack(credits=10, price="90")
+    ann, ann_client = world.learner()
+    kept = world.buy(ann_client, pack_id)
+    lost = world.buy(ann_client, pack_id)
+    world.dispute(lost, 9000)
+    world.dispute(lost, 9000, status="lost")  # the bank took the money back
+    world.dispute(kept, 9000)
+    world.dispute(kept, 9000, status="won")
+
+    html = world.admin.get("/admin").get_data(as_text=True)
+    assert text_of(html, "received") == "€90.00"
+    assert "Lost in disputes: €90.00" in html
+    verify_ledger()
+
+
 # --- 3. navigation ------------------------------------------------------------------------
 
 def test_every_admin_page_has_the_same_sub_navigation(world, admin_client):
@@ -288,7 +304,7 @@ def test_dashboard_and_learner_page_in_french(world, admin_client):
     learner, _ = world.learner()
     admin_client.submit("/lang", {"lang": "fr", "next": "/admin"})
     html = admin_client.get("/admin").get_data(as_text=True)
-    for text in ("Argent encaissé (paiements moins remboursements)", "Commandes payées", "Litiges en cours",
+    for text in ("Argent encaissé (paiements moins remboursements et litiges perdus)", "Commandes payées", "Litiges en cours",
                  "Inscriptions à venir", "Inscriptions en cours", "Activité"):
         assert text in html, text
     page = admin_client.get(f"/admin/credits/{learner.id}").get_data(as_text=True)
