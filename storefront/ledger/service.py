@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
@@ -121,21 +121,24 @@ class Summary:
 
 
 def summary(user_id: int, now: datetime | None = None) -> Summary:
-    """What the balance widget shows: two indexed queries whatever the history size."""
+    """What the balance widget shows: one indexed query whatever the history size (the
+    cached balance, joined to the account's open lots that have an expiry date)."""
     now = now or utcnow()
-    account = db.session.execute(
-        select(Account.id, Account.balance).where(Account.user_id == user_id)).first()
-    if account is None:
-        return Summary(0, 0, 0, None)
-    lots = db.session.execute(
-        select(Lot.expires_at, Lot.remaining)
-        .where(Lot.account_id == account.id, Lot.remaining > 0, Lot.expires_at.is_not(None))
+    rows = db.session.execute(
+        select(Account.balance, Lot.expires_at, Lot.remaining)
+        .outerjoin(Lot, and_(Lot.account_id == Account.id, Lot.remaining > 0,
+                             Lot.expires_at.is_not(None)))
+        .where(Account.user_id == user_id)
         .order_by(Lot.expires_at)).all()
+    if not rows:
+        return Summary(0, 0, 0, None)
+    balance = rows[0].balance
+    lots = [r for r in rows if r.expires_at is not None]
     due = sum(r.remaining for r in lots if r.expires_at <= now)
     upcoming = [r for r in lots if r.expires_at > now]
     next_at = upcoming[0].expires_at if upcoming else None
     next_amount = sum(r.remaining for r in upcoming if r.expires_at.date() == next_at.date()) if next_at else 0
-    return Summary(account.balance, account.balance - due, next_amount, next_at)
+    return Summary(balance, balance - due, next_amount, next_at)
 
 
 def entry_by_reference(reference: str) -> Entry | None:
