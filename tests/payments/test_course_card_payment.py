@@ -126,8 +126,7 @@ def test_already_enrolled_full_and_unbuyable_courses_are_refused_before_any_orde
     assert already.status_code == 409 and "You are already enrolled in this course." in already.get_data(as_text=True)
 
     other, other_client = shop.learner(credits=5)
-    assert buy_course(other_client, full.slug).status_code == 303  # takes the checkout, not yet the seat
-    shop.pay(fake_stripe.sessions and next(iter(fake_stripe.sessions)))
+    shop.pay(_checkout(other_client, full))  # `other` takes the only seat
     refused = buy_course(client, full.slug)
     assert refused.status_code == 409
     assert "Sorry, this course is full: nothing was charged." in refused.get_data(as_text=True)
@@ -283,6 +282,41 @@ def test_learner_who_enrolled_with_credits_while_paying_is_flagged_for_a_refund(
     assert f"#{order.id}" not in admin.get("/admin/orders?status=needs-refund").get_data(as_text=True)
     assert courses.enrolments(user) == [(course.id, TODAY, "active", "credits")]  # untouched
     assert shop.balance(user) == 0
+    verify_ledger()
+
+
+def test_credit_enrolment_racing_the_card_fulfilment_leaves_one_enrolment(
+        shop, courses, make_course, fake_stripe, live_server, verify_ledger):
+    course = make_course(price=5, capacity=10)
+    user, client = shop.learner(credits=5)
+    sid = _checkout(client, course, TODAY)
+    event = fake_stripe.complete(sid, deliver=False)
+    page = client.get(f"/courses/{course.slug}?start_date={TODAY.isoformat()}").get_data(as_text=True)
+    token = re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+    barrier, results = threading.Barrier(2), {}
+
+    def webhook():
+        barrier.wait()
+        results["hook"] = fake_stripe.deliver(event, live_server + "/stripe/webhook")
+
+    def enrol():
+        barrier.wait()
+        results["enrol"] = client.submit(f"/courses/{course.slug}/enrol",
+                                         {"start_date": TODAY.isoformat(), "form_token": token}).status_code
+
+    threads = [threading.Thread(target=webhook), threading.Thread(target=enrol)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results["hook"] == 200  # never a 5xx retry loop, whoever wins
+    [(_, _, _, paid_by)] = courses.enrolments(user)
+    order = shop.order(sid)
+    if paid_by == "card":
+        assert results["enrol"] == 409 and shop.balance(user) == 5 and not order.needs_refund
+    else:
+        assert results["enrol"] == 303 and shop.balance(user) == 0 and order.needs_refund
+    assert order.status == "paid" and courses.seats_taken(course) == 1
     verify_ledger()
 
 
