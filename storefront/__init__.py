@@ -42,6 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     _register_transactions(app)
     _register_blueprints(app)
+    _register_products()
     _register_cli(app)
     return app
 
@@ -85,6 +86,14 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (shop_bp, auth_bp, credits_bp, *payments_blueprints(), courses.bp, admin_courses.bp,
                admin_bp):
         app.register_blueprint(bp)
+
+
+def _register_products() -> None:
+    """Products sold by card plug into the payments pipeline here, so that payments never
+    imports the areas that sell through it (packs are payments' own)."""
+    from .courses import card as course_card
+
+    course_card.register()
 
 
 def _register_cli(app: Flask) -> None:

@@ -15,12 +15,14 @@ from flask_babel import format_date, gettext as _, ngettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from ..enrolment import service as enrolment_service
+from ..enrolment import card as card_enrolment, service as enrolment_service
 from ..enrolment.models import Enrolment
 from ..extensions import db
 from ..ledger import service as ledger
+from ..payments.providers import ProviderError
+from ..payments.service import PaymentError
 from ..web import is_htmx, render
-from . import catalogue
+from . import card, catalogue
 
 bp = Blueprint("courses", __name__)
 
@@ -60,7 +62,9 @@ def _panel(course, *, step: str = "choose", start=None, error: str | None = None
     start = start or on
     ctx = {"course": course, "step": step, "start": start, "error": error, "today": on,
            "end": start + timedelta(days=course.duration_days),
-           "start_dates": catalogue.next_start_dates(course, on), "enrolment": enrolment}
+           "start_dates": catalogue.next_start_dates(course, on), "enrolment": enrolment,
+           # Paying by card is offered beside credits (also when credits fall short).
+           "card_step": step, "card": course.price_cents is not None and _open(course, on)}
     if current_user.is_authenticated:
         g.credit_summary = summary = ledger.summary(current_user.id)
         ctx["balance"] = summary.available
@@ -101,6 +105,36 @@ def detail(slug):
     except enrolment_service.InvalidStartDate as exc:
         return _panel(course, error=_start_error(exc), status=422)
     return _panel(course, step="confirm", start=start)
+
+
+@bp.post("/courses/<slug>/buy")
+@login_required
+def buy(slug):
+    """Pay the course's card price instead of credits.
+
+    Every enrolment rule is checked BEFORE the charge (the learner must not pay for an
+    enrolment that would be refused); the price is the course's, read here. The
+    enrolment itself is made by the payments fulfilment once the payment is confirmed.
+    """
+    course = _course_or_404(slug)
+    service = enrolment_service
+    if course.price_cents is None:
+        return _panel(course, error=_("This course cannot be paid by card."), status=409)
+    try:
+        start = card_enrolment.check_purchase(current_user, course, request.form.get("start_date"))
+    except service.InvalidStartDate as exc:
+        return _panel(course, error=_start_error(exc), status=422)
+    except service.AlreadyEnrolled as exc:
+        return _panel(course, error=_("You are already enrolled in this course."), enrolment=exc.enrolment,
+                      status=409)
+    except service.CourseFull:
+        return _panel(course, error=_("Sorry, this course is full: nothing was charged."), status=409)
+    try:
+        order = card.start_checkout(current_user, course, start)
+    except (ProviderError, PaymentError):
+        return _panel(course, start=start, error=_("The payment service cannot be reached right now. Nothing "
+                                                   "was charged; please try again in a moment."), status=503)
+    return redirect(order.checkout_url, code=303)
 
 
 @bp.post("/courses/<slug>/enrol")

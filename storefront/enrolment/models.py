@@ -34,6 +34,11 @@ def live_key(user_id: int, course_id: int) -> str:
     return f"{user_id}:{course_id}"
 
 
+def order_reference(order_id: int) -> str:
+    """Ties a card-paid enrolment to the order that paid for it (UNIQUE: once per order)."""
+    return f"order:{order_id}"
+
+
 class Enrolment(db.Model):
     __tablename__ = "enrolments"
     __table_args__ = (

@@ -22,7 +22,7 @@ from ..catalog.models import Course
 from ..db import utcnow
 from ..extensions import db
 from ..ledger import service as ledger
-from .models import Enrolment, PaidBy, Status, live_key
+from .models import Enrolment, PaidBy, Status, live_key, order_reference
 
 FORM_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -203,7 +203,7 @@ def enrol_paid_by_card(order) -> Enrolment:
     meanwhile becomes today, and capacity or an unpublished course do not refuse it.
     The only refusal is AlreadyEnrolled (a live enrolment exists: the order needs a refund).
     """
-    reference = f"order:{order.id}"
+    reference = order_reference(order.id)
     course_id = getattr(order, "course_id", None) or order.product_id
     first = db.session.scalar(select(Enrolment).where(Enrolment.order_reference == reference))
     if first is not None:

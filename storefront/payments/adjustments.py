@@ -41,6 +41,12 @@ def _covered_cents(order: Order) -> int:
     return min(order.amount_cents, order.refunded_cents + sum(d.amount_cents for d in _active_disputes(order)))
 
 
+def fully_covered_after(order: Order, amount_cents: int) -> bool:
+    """Whether refunds and open disputes, with this one, take back the whole payment
+    (for a reclaim hook: the row being applied is not counted yet)."""
+    return _covered_cents(order) + amount_cents >= order.amount_cents
+
+
 def _active_requested(order: Order) -> int:
     return (sum(r.credits_requested for r in order.refunds if r.applied)
             + sum(d.credits_requested for d in _active_disputes(order)))
@@ -54,7 +60,8 @@ def _reclaim(order: Order, row, amount_cents: int) -> None:
     """Ask back this row's share of credits; record what was and was not recovered."""
     requested = max(0, _credits_for(order, _covered_cents(order) + amount_cents) - _active_requested(order))
     hook = FULFILLERS[order.product_type].reclaim
-    recovered = hook(order, row.reference, amount_cents, requested) if requested and hook else 0
+    # Called even when no credit is asked back: a course order takes back its enrolment.
+    recovered = hook(order, row.reference, amount_cents, requested) if hook else 0
     row.credits_requested, row.credits_recovered, row.applied = requested, recovered, True
     order.credits_recovered += recovered
     order.credits_unrecovered += requested - recovered
@@ -81,7 +88,7 @@ def apply_adjustments(order: Order) -> None:
             _reclaim(order, dispute, dispute.amount_cents)
         if dispute.status == "won" and not dispute.restored:
             hook = FULFILLERS[order.product_type].restore
-            if hook and dispute.credits_recovered:
+            if hook:  # packs: nothing to give back when nothing was clawed back
                 hook(order, dispute.reference, dispute.restore_reference)
             dispute.restored = True
             order.credits_recovered -= dispute.credits_recovered

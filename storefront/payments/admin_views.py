@@ -23,6 +23,7 @@ from .providers import ProviderError
 bp = Blueprint("admin_orders", __name__, url_prefix="/admin/orders")
 
 PAGE_SIZE = 50
+NEEDS_REFUND = "needs-refund"  # a filter beside the statuses
 
 
 @bp.get("")
@@ -33,9 +34,14 @@ def index():
     query = select(Order)
     if status in Status.ALL:
         query = query.where(Order.status == status)
+    elif status == NEEDS_REFUND:  # Order.needs_refund, in SQL: paid, not delivered, not refunded yet
+        query = query.where(Order.status.in_(Status.SETTLED), Order.problem.is_not(None),
+                            Order.refunded_cents < Order.amount_cents)
+    else:
+        status = None
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     rows = db.session.scalars(query.order_by(Order.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    return render("payments/admin_orders.html", orders=rows, status=status if status in Status.ALL else None,
+    return render("payments/admin_orders.html", orders=rows, status=status,
                   statuses=Status.ALL, page=page, more=total > page * PAGE_SIZE)
 
 

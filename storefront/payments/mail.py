@@ -57,11 +57,23 @@ def queue_receipt(order) -> None:
             _("Thank you for your purchase. Payment received for order %(id)s:", id=order.id),
             f"  {order.quantity} × {order.description} — {money(order.amount_cents, order.currency)}",
             _("%(num)d credits were added to your account.", num=order.credits_granted)
-            if order.credits_granted else "", "",
+            if order.credits_granted else _course_line(order), "",
             _("Printable receipt: %(url)s", url=_receipt_url(order)),
         ])
     message = {"to": order.user.email, "subject": subject, "body": body}
     after_commit(lambda: send(app, message))
+
+
+def _course_line(order) -> str:
+    """What a course order delivered (its fulfiller wrote the outcome in the details)."""
+    details = order.details or {}
+    if order.product_type != "course":
+        return ""
+    if details.get("outcome") == "enrolled":
+        return _("You are enrolled in %(course)s from %(start)s to %(end)s.", course=order.description,
+                 start=details.get("enrolled_start_date"), end=details.get("end_date"))
+    return _("You were already enrolled in this course, so no second enrolment was made. "
+             "This payment will be refunded.")
 
 
 def _receipt_url(order) -> str:

@@ -101,6 +101,19 @@ class Order(db.Model):
         return self.status in Status.SETTLED
 
     @property
+    def needs_refund(self) -> bool:
+        """Paid, but the fulfiller could not deliver (e.g. the learner was already enrolled
+        in the course): an admin must refund what is still not refunded."""
+        return self.is_settled and self.problem is not None and self.refunded_cents < self.amount_cents
+
+    @property
+    def return_path(self) -> str | None:
+        """Where the learner goes back to when the checkout is cancelled or declined (a
+        path set by the server when the checkout started; None: the credit packs)."""
+        path = (self.details or {}).get("return_path")
+        return path if isinstance(path, str) and path.startswith("/") and not path.startswith("//") else None
+
+    @property
     def refundable_cents(self) -> int:
         return self.amount_cents - self.refunded_cents
 

@@ -40,10 +40,15 @@ class PaymentError(Exception):
 class Fulfiller:
     """What a product type does when paid, refunded or disputed.
 
-    fulfil(order): grant what was bought (inside the caller's transaction).
+    fulfil(order): grant what was bought (inside the caller's transaction). It must not
+        raise for a business reason once the money is taken (a webhook would retry it
+        forever): it records `order.problem` instead, and the order is kept paid for an
+        admin to refund (`Order.needs_refund`).
     reclaim(order, reference, amount_cents, credits) -> credits recovered: take back the
-        share of a refund/dispute (`credits` is the share of `order.credits_granted`).
-    restore(order, reclaim_reference, reference) -> credits restored (dispute won).
+        share of a refund/dispute (`credits` is the share of `order.credits_granted`; 0
+        for products that grant no credits). Called once for every refund and dispute.
+    restore(order, reclaim_reference, reference) -> credits restored: undo what `reclaim`
+        did for a dispute that was won. Called once for every dispute won.
     """
 
     fulfil: Callable[[Order], None]
@@ -149,10 +154,10 @@ def fulfil_checkout(session_id: str) -> Order | None:
         if order.status == Status.PENDING:
             order.move_to(Status.FAILED)
         return order
+    order.problem = None  # the fulfiller may record one (paid, but could not deliver)
     FULFILLERS[order.product_type].fulfil(order)
     order.payment_intent_id = session.get("payment_intent") or None
     order.paid_at = utcnow()
-    order.problem = None
     order.move_to(Status.PAID)
     db.session.flush()
     from .adjustments import apply_adjustments
@@ -192,6 +197,8 @@ def _fulfil_pack(order: Order) -> None:
 
 
 def _reclaim_pack(order: Order, reference: str, _amount_cents: int, credits: int) -> int:
+    if credits <= 0:
+        return 0
     entry = ledger.clawback(order.purchase_reference, credits, reference=reference,
                             actor=ledger.Actor.provider(), reason=f"Payment {reference} for order {order.id}")
     return -entry.delta

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, redirect, url_for
+from flask import Blueprint, abort, current_app, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -18,7 +18,8 @@ from ..db import utcnow
 from ..extensions import db
 from ..web import render
 from .models import SimulatedSession
-from .service import base_url, close_checkout, fulfil_checkout
+from .service import base_url, close_checkout, fulfil_checkout, order_for_session
+from .views import back_from_checkout
 
 bp = Blueprint("simulated", __name__, url_prefix="/checkout/simulated")
 
@@ -125,5 +126,5 @@ def decline(session_id):
         row.status = "expired"
         db.session.flush()
         close_checkout(row.id, expired=False)
-    flash(_("The card was declined: nothing was charged and no credits were added."), "error")
-    return redirect(url_for("packs.index"), code=303)
+    return back_from_checkout(order_for_session(row.id), _("The card was declined: nothing was charged."),
+                              _("The card was declined: nothing was charged and no credits were added."), "error")

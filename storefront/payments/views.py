@@ -1,6 +1,7 @@
 """Learner pages: packs to buy, the checkout return pages, orders and receipts."""
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
@@ -26,6 +27,15 @@ orders = Blueprint("orders", __name__, url_prefix="/orders")
 def money(cents: int, currency: str) -> str:
     """Minor units shown in the learner's locale (Decimal: exact, never a float)."""
     return format_currency(Decimal(cents) / 100, currency.upper())
+
+
+@packs.app_template_filter("isodate")
+def isodate(value):
+    """A YYYY-MM-DD string kept in an order's details, as a date (None if it is not one)."""
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def active_packs() -> list[Pack]:
@@ -85,10 +95,25 @@ def success():
                   Status=Status)
 
 
+def own_order(order_id) -> Order | None:
+    """The current learner's order with this id (None for anyone else's, or none)."""
+    order_id = parse_int(order_id, minimum=1)
+    if order_id is None or not current_user.is_authenticated:
+        return None
+    order = db.session.get(Order, order_id)
+    return order if order is not None and order.user_id == current_user.id else None
+
+
+def back_from_checkout(order: Order | None, message: str, credits_message: str, category: str):
+    """Back to where the learner started: the course page for a course, else the packs."""
+    flash(credits_message if order is None or order.product_type == "pack" else message, category)
+    return redirect((order.return_path if order else None) or url_for("packs.index"), code=303)
+
+
 @checkout.get("/cancel")
 def cancel():
-    flash(_("Payment cancelled: nothing was charged and no credits were added."), "info")
-    return redirect(url_for("packs.index"), code=303)
+    return back_from_checkout(own_order(request.args.get("order")), _("Payment cancelled: nothing was charged."),
+                              _("Payment cancelled: nothing was charged and no credits were added."), "info")
 
 
 @orders.get("", endpoint="index")
