@@ -89,3 +89,15 @@ def test_catalogue_headers(po):
     text = po.read_text(encoding="utf-8")
     assert '"Content-Type: text/plain; charset=UTF-8\\n"' in text
     assert '"Plural-Forms: nplurals=2; plural=(n > 1);\\n"' in text
+
+
+@pytest.mark.parametrize("po", french_catalogues(), ids=lambda p: p.parts[-4])
+def test_plural_messages_have_exactly_the_french_forms(po):
+    """French has two plural forms; a third (empty) one made Babel warn and drop it."""
+    lines = po.read_text(encoding="utf-8").splitlines()
+    assert not [n for n, line in enumerate(lines, 1) if line.startswith("msgstr[2]")]
+    with po.open("rb") as f:
+        catalog = read_po(f, locale="fr")
+    for message in catalog:
+        if message.pluralizable and message.id:
+            assert len(message.string) == 2 and all(message.string), message.id
