@@ -48,7 +48,8 @@ def users_create(email, password, display_name, admin):
     click.echo(f"Created {role} {address}")
 
 
-@credits.command("grant")
+# ignore_unknown_options: "-5" is a (refused) amount, not an unknown option.
+@credits.command("grant", context_settings={"ignore_unknown_options": True})
 @click.argument("email")
 @click.argument("amount")
 @click.option("--reason", required=True, help="Why (recorded in the ledger).")

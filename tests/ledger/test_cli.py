@@ -106,7 +106,7 @@ def test_grant_with_a_reference_is_idempotent(learner, runner, invariants):
 
 @pytest.mark.parametrize("args, message", [
     (["ada@example.com", "0"], "positive"),
-    (["ada@example.com", "-5"], "No such option '-5'"),  # click's usage error, exit 2
+    (["ada@example.com", "-5"], "positive"),
     (["ada@example.com", "--reason", "test", "--", "-5"], "positive"),
     (["ada@example.com", "2.5"], "whole number"),
     (["ada@example.com", "1e3"], "whole number"),
