@@ -48,9 +48,9 @@ def populate(conn, dialect: str, users: int, per_user: int) -> None:
              f"WHEN 3 THEN 'David' WHEN 4 THEN 'Emma' WHEN 5 THEN 'Farid' WHEN 6 THEN 'Gaëlle' "
              f"WHEN 7 THEN 'Hugo' WHEN 8 THEN 'Inès' ELSE 'Jules' END)")
     conn.exec_driver_sql(
-        f"INSERT INTO users (id, email, display_name, password_hash, role, session_token, created_at) "
+        f"INSERT INTO users (id, email, display_name, password_hash, role, created_at) "
         f"{pre}SELECT i, 'user' || i || '@bench.example.com', {first} || ' Bench' || i, 'x', 'learner', "
-        f"'tok' || i, {ts} FROM {src}")
+        f"{ts} FROM {src}")
     conn.exec_driver_sql(
         f"INSERT INTO accounts (id, user_id, balance, updated_at) {pre}SELECT i, i, {per_user}, {ts} FROM {src}")
     pre, src = numbers(dialect, users * per_user)
