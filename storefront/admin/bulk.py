@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
@@ -288,7 +289,7 @@ def apply_import(job_id: int) -> None:
                          rows=len(check.rows), new_entries=applied, already_imported=replayed,
                          credits=check.credits)
     except Superseded:  # a retry took over: it applies the file; this attempt rolled back
-        pass
+        current_app.logger.warning("import %s: attempt %s was superseded and rolled back", job_id, attempt)
     except Exception as exc:  # noqa: BLE001 - any failure: nothing applied, say why
         with write_transaction():
             db.session.execute(

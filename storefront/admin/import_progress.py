@@ -62,10 +62,12 @@ def _sqlite_file(token: str) -> Path | None:
     return Path(f"{url.database}.import-{token}.json")
 
 
-def _read_file(path: Path) -> dict | None:
+def _read_file(path: Path) -> tuple[int, int, datetime] | None:
+    """(attempt, processed, heartbeat) from a progress file; None if absent or unreadable."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return int(data["attempt"]), int(data["processed"]), datetime.fromisoformat(data["heartbeat"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -81,9 +83,9 @@ def state(job: CreditImport, now: datetime | None = None) -> ImportState:
     if db.engine.url.get_backend_name() == "sqlite":
         path = _sqlite_file(job.token)
         data = _read_file(path) if path is not None else None
-        if data and data.get("attempt") == job.attempt:
-            processed = data["processed"]
-            heartbeat = max(filter(None, [heartbeat, datetime.fromisoformat(data["heartbeat"])]))
+        if data and data[0] == job.attempt:
+            processed = data[1]
+            heartbeat = max(filter(None, [heartbeat, data[2]]))
         elif path is None:
             processed = None  # in memory: nowhere to share it
     if heartbeat is None or heartbeat < _stale_before(now or utcnow()):
