@@ -7,7 +7,8 @@ Both are applied at most once:
 - an import's ledger references are "import:<sha256 of the file>:<line number>", so
   re-importing the same file replays every row and changes nothing.
 An import is all-or-nothing: every row is checked first (the dry run), then applied in
-one transaction; any failure rolls the whole file back.
+one transaction; any failure rolls the whole file back. Its progress and liveness are
+recorded outside that transaction, for every worker to see (import_progress.py).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
@@ -30,6 +32,7 @@ from ..extensions import db
 from ..ledger import service as ledger
 from ..ledger.models import Kind
 from ..web import parse_int
+from . import import_progress
 from .models import BulkOperation, BulkStatus, CreditImport, ImportStatus
 from .userlist import UserFilter, matching
 
@@ -221,38 +224,44 @@ def previous_import(sha256: str, exclude_id: int) -> CreditImport | None:
 
 # --- CSV import: applying ------------------------------------------------------------
 
-# Progress of running imports in this process: {token: rows done}. The row counts in
-# the database are written with the import's own (single) transaction, so they only
-# become visible at the end; this is what the progress bar shows meanwhile.
-_progress: dict[str, int] = {}
-_progress_lock = threading.Lock()
-
-
-def progress(token: str) -> int | None:
-    with _progress_lock:
-        return _progress.get(token)
-
-
 def claim_import(job: CreditImport) -> bool:
-    """checked -> running, once: a second "Apply" finds nothing to claim."""
+    """checked/failed/interrupted -> running, once: a second "Apply" finds nothing to claim.
+
+    An interrupted import (running, but no sign of life for a while: see
+    import_progress) may be claimed again; the claim starts a new attempt, so the old
+    one, should it still be alive, can no longer record an outcome.
+    """
+    now = utcnow()
+    claimable = CreditImport.status.in_([ImportStatus.CHECKED, ImportStatus.FAILED])
+    if import_progress.state(job, now).status == import_progress.INTERRUPTED:
+        claimable = claimable | ((CreditImport.status == ImportStatus.RUNNING)
+                                 & (CreditImport.attempt == job.attempt)
+                                 & import_progress.stale_condition(now))
     return db.session.execute(
-        update(CreditImport).where(CreditImport.id == job.id,
-                                   CreditImport.status.in_([ImportStatus.CHECKED, ImportStatus.FAILED]))
-        .values(status=ImportStatus.RUNNING, error=None)
+        update(CreditImport).where(CreditImport.id == job.id, claimable)
+        .values(status=ImportStatus.RUNNING, error=None, attempt=CreditImport.attempt + 1,
+                rows_processed=0, heartbeat_at=now)
         .execution_options(synchronize_session=False)).rowcount == 1
 
 
 def apply_import(job_id: int) -> None:
     """Apply a claimed import in ONE transaction (all rows or none), then record the outcome.
 
-    Runs in a background thread (or inline); needs an app context.
+    Runs in a background thread (or inline); needs an app context. The progress is
+    reported outside that transaction (import_progress.Reporter); the outcome is
+    recorded only if this attempt is still the latest one.
     """
-    token = db.session.scalar(select(CreditImport.token).where(CreditImport.id == job_id))
+    token, attempt = db.session.execute(
+        select(CreditImport.token, CreditImport.attempt).where(CreditImport.id == job_id)).one()
     db.session.rollback()
+    this_attempt = (CreditImport.id == job_id) & (CreditImport.attempt == attempt) \
+        & (CreditImport.status == ImportStatus.RUNNING)
+    report = import_progress.Reporter(job_id, token, attempt)
     try:
         with write_transaction():
             job = db.session.get(CreditImport, job_id)
             admin = db.session.get(User, job.admin_id)
+            report(0, force=True)
             check = dry_run(job.content.encode("utf-8"))
             if not check.ok:  # a user or the clock changed since the dry run
                 raise ImportFailed("; ".join(f"{line}: {msg}" for line, msg in check.errors[:20]))
@@ -264,22 +273,36 @@ def apply_import(job_id: int) -> None:
                 ledger.grant(row.user_id, row.amount, reference=reference, actor=actor,
                              kind=Kind.IMPORT, reason=row.reason, expires_at=row.expires_at)
                 applied, replayed = applied + first, replayed + (not first)
-                if done % 100 == 0:
-                    with _progress_lock:
-                        _progress[token] = done
-            job.status, job.finished_at = ImportStatus.APPLIED, utcnow()
-            job.rows_applied, job.rows_replayed = applied, replayed
+                report(done)
+            report(len(check.rows), force=True)
+            # The first and only write to the import's row in this transaction: from here
+            # on the row is locked until the commit, so no more progress is reported.
+            now = utcnow()
+            recorded = db.session.execute(
+                update(CreditImport).where(this_attempt)
+                .values(status=ImportStatus.APPLIED, finished_at=now, heartbeat_at=now,
+                        rows_processed=len(check.rows), rows_applied=applied, rows_replayed=replayed)
+                .execution_options(synchronize_session=False)).rowcount
+            if recorded != 1:
+                raise Superseded()
             audit.record(admin, "credits-imported", target=job, file=job.filename, sha256=job.sha256,
                          rows=len(check.rows), new_entries=applied, already_imported=replayed,
                          credits=check.credits)
+    except Superseded:  # a retry took over: it applies the file; this attempt rolled back
+        current_app.logger.warning("import %s: attempt %s was superseded and rolled back", job_id, attempt)
     except Exception as exc:  # noqa: BLE001 - any failure: nothing applied, say why
         with write_transaction():
-            job = db.session.get(CreditImport, job_id)
-            job.status, job.finished_at = ImportStatus.FAILED, utcnow()
-            job.error = str(exc)[:2000] or exc.__class__.__name__
+            db.session.execute(
+                update(CreditImport).where(this_attempt)
+                .values(status=ImportStatus.FAILED, finished_at=utcnow(),
+                        error=str(exc)[:2000] or exc.__class__.__name__)
+                .execution_options(synchronize_session=False))
     finally:
-        with _progress_lock:
-            _progress.pop(token, None)
+        report.close()
+
+
+class Superseded(Exception):
+    """This attempt was declared interrupted and claimed again meanwhile."""
 
 
 class ImportFailed(Exception):

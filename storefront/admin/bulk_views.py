@@ -14,6 +14,7 @@ from ..web import admin_required, parse_int, render
 from . import bp
 from . import bulk, exports
 from .adjust import AdjustError
+from .import_progress import state as import_state
 from .models import BulkOperation, CreditImport, ImportStatus
 from .userlist import UserFilter
 from .views import adjust_message, parse_expiry, parse_reason
@@ -86,7 +87,9 @@ def ngettext_users(users: int, amount: int) -> str:
 # --- CSV import ------------------------------------------------------------------------
 
 def _recent_imports():
-    return db.session.scalars(select(CreditImport).order_by(CreditImport.id.desc()).limit(10)).all()
+    """The last imports with what to show of each: (job, ImportState)."""
+    jobs = db.session.scalars(select(CreditImport).order_by(CreditImport.id.desc()).limit(10)).all()
+    return [(job, import_state(job)) for job in jobs]
 
 
 @bp.get("/import")
@@ -121,15 +124,20 @@ def _import_or_404(token: str) -> CreditImport:
 def import_show(token: str):
     job = _import_or_404(token)
     rows = bulk.dry_run(job.content.encode("utf-8")).rows[:50] if job.status == ImportStatus.CHECKED else []
-    return render("admin/import_job.html", job=job, rows=rows,
-                  previous=bulk.previous_import(job.sha256, job.id), progress=bulk.progress(token))
+    return render("admin/import_job.html", job=job, rows=rows, state=import_state(job),
+                  previous=bulk.previous_import(job.sha256, job.id))
 
 
 @bp.get("/import/<token>/progress")
 @admin_required
 def import_progress(token: str):
-    """Polled by htmx while the import runs; the answer stops polling once it is over."""
-    return render("admin/_import_progress.html", job=_import_or_404(token), progress=bulk.progress(token))
+    """Polled by htmx while the import runs; the answer stops polling once it is over.
+
+    Any worker or host can answer: the progress comes from the database (or, on SQLite,
+    the file beside it), not from the memory of the process that applies the import.
+    """
+    job = _import_or_404(token)
+    return render("admin/_import_progress.html", job=job, state=import_state(job))
 
 
 @bp.post("/import/<token>/apply")

@@ -6,7 +6,10 @@
   names the ledger references ("bulk:<token>:<user_id>"), and its status moves from
   pending to applied with a conditional UPDATE, so a double confirmation applies once.
 - `CreditImport`: an uploaded CSV file between its dry run and its application, with
-  the progress of the (background) application.
+  the progress of the (background) application: `rows_processed` and `heartbeat_at` are
+  written outside the import's own transaction (see admin/import_progress.py) so that
+  every worker and host sees them, and `attempt` numbers the claims so that only the
+  latest attempt may record an outcome.
 """
 from __future__ import annotations
 
@@ -91,6 +94,12 @@ class CreditImport(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Progress of the running attempt (lines gone through, applied or replayed), and its
+    # last sign of life; a "running" import without one for a while was interrupted.
+    rows_processed: Mapped[int] = mapped_column(default=0, server_default="0")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # 1 for the first "Apply", +1 for each retry: a superseded attempt writes nothing.
+    attempt: Mapped[int] = mapped_column(default=0, server_default="0")
 
     admin = relationship(User)
 
