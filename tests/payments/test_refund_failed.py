@@ -36,7 +36,7 @@ def _entry_delta(shop, reference):
 
 def test_pack_refund_succeeded_then_failed_gives_the_credits_back_once(shop, make_pack, fake_stripe,
                                                                       verify_ledger):
-    user, _, sid = _bought(shop, make_pack)
+    user, client, sid = _bought(shop, make_pack)
     pi = shop.payment_intent(sid)
     refunded = fake_stripe.refund(pi, 9000)
     assert shop.webhook(refunded).status_code == 200
@@ -57,6 +57,10 @@ def test_pack_refund_succeeded_then_failed_gives_the_credits_back_once(shop, mak
     with shop.app.app_context():
         reversals = db.session.scalars(select(Entry).where(Entry.kind == Kind.CLAWBACK_REVERSAL)).all()
         assert [e.delta for e in reversals] == [10]
+    history = client.get("/credits").get_data(as_text=True)
+    assert "Refund failed: credits restored" in history and "Dispute won" not in history
+    french = client.get("/credits", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Remboursement échoué : crédits rétablis" in french
     verify_ledger()
 
 
@@ -98,7 +102,7 @@ def test_partial_refunds_where_one_of_two_is_cancelled(shop, make_pack, fake_str
 
 
 def test_failed_before_succeeded_never_counts_the_refund(shop, make_pack, fake_stripe, verify_ledger):
-    user, _, sid = _bought(shop, make_pack)
+    user, client, sid = _bought(shop, make_pack)
     pi = shop.payment_intent(sid)
     refunded = fake_stripe.refund(pi, 9000)  # not delivered yet
     refund_id = fake_stripe.refund_id(pi)
