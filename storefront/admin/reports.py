@@ -19,7 +19,7 @@ from ..enrolment.service import today as shop_today
 from ..extensions import db
 from ..ledger.models import Entry, Kind, Lot
 from ..payments.adjustments import CLOSED_DISPUTE_STATUSES
-from ..payments.models import Dispute, Order, Refund, Status as OrderStatus
+from ..payments.models import Dispute, Order, Refund, RefundStatus, Status as OrderStatus
 
 WEEKS = 12
 
@@ -123,7 +123,7 @@ def activity(today: date | None = None) -> Activity:
     counts = db.session.execute(select(
         _count(Order, Order.status.in_(OrderStatus.SETTLED)),
         _count(Order, Order.status == OrderStatus.PENDING),
-        _count(Refund),
+        _count(Refund, Refund.status.not_in(RefundStatus.VOID)),  # failed refunds gave nothing back
         _count(Dispute, dispute_open),
         _count(Enrolment, live, Enrolment.start_date > today),
         _count(Enrolment, live, Enrolment.start_date <= today, Enrolment.end_date > today),

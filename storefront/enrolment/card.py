@@ -14,6 +14,11 @@ simulated provider):
   clawed back when it opens; if the shop wins it, the enrolment is given back (the
   seat is taken again whatever the capacity: the promise was made when it was sold),
   unless the learner enrolled in the course again meanwhile.
+- a refund that cancelled the enrolment and then failed or was cancelled at the provider
+  (the money stayed with the shop) gives the enrolment back if a seat is still free and
+  the learner has not enrolled again; otherwise the order is flagged for an admin to
+  refund (the seat may have gone to someone else: no overbooking for a refund that was
+  meant to end the enrolment anyway).
 """
 from __future__ import annotations
 
@@ -81,11 +86,21 @@ def revoke(order_id: int) -> Enrolment | None:
     return enrolment
 
 
-def reinstate(order_id: int) -> Enrolment | None:
-    """Give back an enrolment that `revoke` cancelled (a chargeback the shop won).
+class _NoSeat(Exception):
+    pass
 
-    Returns the enrolment, or None when it cannot be given back because the learner
-    holds another live enrolment in the course now (the order then needs a refund).
+
+def reinstate(order_id: int, *, enforce_capacity: bool = False) -> Enrolment | None:
+    """Give back an enrolment that `revoke` cancelled.
+
+    A chargeback the shop won takes the seat whatever the capacity (the promise was made
+    when it was sold). A refund that failed (`enforce_capacity=True`) gives it back only
+    if a seat is still free: the seat was offered to others when the refund cancelled
+    it, and the refund was meant to end the enrolment anyway.
+
+    Returns the enrolment, or None when it cannot be given back (the learner holds
+    another live enrolment in the course now, or no seat is left): the order then needs
+    an admin (a refund).
     """
     enrolment = enrolment_for_order(order_id)
     if enrolment is None or enrolment.cancelled_at is None:
@@ -93,12 +108,13 @@ def reinstate(order_id: int) -> Enrolment | None:
     user_id, course_id = enrolment.user_id, enrolment.course_id
     try:
         with db.session.begin_nested():
-            _take_seat(course_id, enforce_capacity=False, published_only=False)
+            if _take_seat(course_id, enforce_capacity=enforce_capacity, published_only=False) is None:
+                raise _NoSeat
             _make_room(user_id, course_id, today())
             enrolment.cancelled_at = None
             enrolment.live_key = live_key(user_id, course_id)
             db.session.flush()
-    except (AlreadyEnrolled, IntegrityError):
+    except (AlreadyEnrolled, IntegrityError, _NoSeat):
         db.session.refresh(enrolment)
         return None
     finally:

@@ -10,6 +10,14 @@ touched (ledger.clawback); what was already spent is recorded on the order.
 Events that arrive before the payment is known (a refund before the completion)
 first fulfil the order from the provider's own data, then apply; rows recorded while
 the order is not paid yet are applied by fulfilment itself.
+
+A refund that the provider later reports `failed` or `canceled` (final states: the
+money stayed with the shop) is undone exactly once, under the same order lock: its
+clawback is reversed in the ledger (`refund-failed:<id>`, credits back to the same lot,
+expired at once if that lot expired meanwhile), its amount leaves the refunded total,
+the status is derived again, and the product's restore hook decides what happens to
+what the refund took back (a course enrolment). A refund reported failed before it was
+ever counted is recorded as such and never applied.
 """
 from __future__ import annotations
 
@@ -23,13 +31,14 @@ from ..audit import service as audit
 from ..db import utcnow
 from ..extensions import db
 from ..ledger.models import Entry, Lot
-from .models import Dispute, Order, Refund, Status
+from .models import Dispute, Order, Refund, RefundStatus, Status
 from .providers import get_provider
 from .service import FULFILLERS, fulfil_checkout, lock_order
 
 log = logging.getLogger(__name__)
 
-COUNTED_REFUND_STATUSES = ("succeeded", "pending")
+COUNTED_REFUND_STATUSES = RefundStatus.COUNTED
+RESTORE_DISPUTE_WON, RESTORE_REFUND_FAILED = "dispute-won", "refund-failed"
 CLOSED_DISPUTE_STATUSES = ("won", "lost", "warning_closed")
 
 
@@ -48,7 +57,7 @@ def fully_covered_after(order: Order, amount_cents: int) -> bool:
 
 
 def _active_requested(order: Order) -> int:
-    return (sum(r.credits_requested for r in order.refunds if r.applied)
+    return (sum(r.credits_requested for r in order.refunds if r.counts)
             + sum(d.credits_requested for d in _active_disputes(order)))
 
 
@@ -75,12 +84,37 @@ def _derive_status(order: Order) -> str:
     return Status.PARTLY_REFUNDED if order.refunded_cents else Status.PAID
 
 
+def _refunded_cents(order: Order) -> int:
+    return min(order.amount_cents, sum(r.amount_cents for r in order.refunds if r.counts))
+
+
+def _undo_refund(order: Order, refund: Refund) -> None:
+    """A counted refund failed or was cancelled: undo its effect, once (order locked).
+
+    `reversed` is set under the order lock, and the ledger reversal is idempotent on its
+    reference (and on the clawback it reverses), so replays and concurrent deliveries
+    give the credits back once. Only what was clawed back comes back.
+    """
+    refund.reversed = True
+    order.refunded_cents = _refunded_cents(order)
+    order.credits_recovered -= refund.credits_recovered
+    order.credits_unrecovered -= refund.credits_requested - refund.credits_recovered
+    hook = FULFILLERS[order.product_type].restore
+    if hook:
+        hook(order, refund.reference, refund.reversal_reference, RESTORE_REFUND_FAILED)
+    log.info("order %s: refund %s %s, its effect undone", order.id, refund.provider_refund_id, refund.status)
+
+
 def apply_adjustments(order: Order) -> None:
-    """Apply every recorded refund/dispute not applied yet (caller holds the order lock)."""
+    """Apply every recorded refund/dispute not applied yet, and undo every applied refund
+    that failed since (caller holds the order lock)."""
     if not order.is_settled:
         return
     for refund in order.refunds:
-        if not refund.applied:
+        if refund.applied and refund.is_void and not refund.reversed:
+            _undo_refund(order, refund)
+    for refund in order.refunds:
+        if not refund.applied and not refund.is_void:
             _reclaim(order, refund, refund.amount_cents)
             order.refunded_cents = min(order.amount_cents, order.refunded_cents + refund.amount_cents)
     for dispute in order.disputes:
@@ -89,7 +123,7 @@ def apply_adjustments(order: Order) -> None:
         if dispute.status == "won" and not dispute.restored:
             hook = FULFILLERS[order.product_type].restore
             if hook:  # packs: nothing to give back when nothing was clawed back
-                hook(order, dispute.reference, dispute.restore_reference)
+                hook(order, dispute.reference, dispute.restore_reference, RESTORE_DISPUTE_WON)
             dispute.restored = True
             order.credits_recovered -= dispute.credits_recovered
             order.credits_unrecovered -= dispute.credits_requested - dispute.credits_recovered
@@ -120,19 +154,46 @@ def order_for_payment_intent(payment_intent: str | None) -> Order | None:
     return None
 
 
-def sync_refunds(payment_intent: str | None, admin_id: int | None = None) -> Order | None:
-    """Record every refund the provider lists for this payment, then apply the new ones."""
+def _record_refunds(order: Order, refunds: list[dict], admin_id: int | None = None) -> None:
+    """Record the provider's refunds on the (locked) order: new rows for refunds not seen
+    yet (counted or already void), and the final failed/canceled status of known ones.
+
+    A void status is final at the provider, so it always wins over an older "succeeded"
+    or "pending" that a late or replayed event may still carry; once void, a row never
+    counts again. Applying is left to `apply_adjustments`.
+    """
+    rows = {r.provider_refund_id: r for r in order.refunds}
+    for refund in refunds:
+        status, amount = refund.get("status"), refund.get("amount")
+        if status not in COUNTED_REFUND_STATUSES + RefundStatus.VOID or not amount:
+            continue
+        row = rows.get(refund["id"])
+        if row is None:
+            _insert_once(Refund(order_id=order.id, provider_refund_id=refund["id"], status=status,
+                                amount_cents=int(amount), admin_id=admin_id))
+        elif not row.is_void and status != row.status:
+            row.status = status  # pending -> succeeded changes nothing; -> failed is undone
+    db.session.flush()
+    db.session.refresh(order, ["refunds"])
+
+
+def sync_refunds(payment_intent: str | None, admin_id: int | None = None,
+                 reported: dict | None = None) -> Order | None:
+    """Record every refund the provider lists for this payment, then apply the new ones
+    and undo the ones that failed.
+
+    `reported`: the refund object of a signed `refund.*` event; it is trusted only for a
+    final failed/canceled status (which cannot be stale), in case the provider's list
+    does not show it yet.
+    """
     order = order_for_payment_intent(payment_intent)
     if order is None:
         return None
     refunds = get_provider(order.provider).list_refunds(payment_intent)
+    if reported and reported.get("status") in RefundStatus.VOID:
+        refunds = [r for r in refunds if r.get("id") != reported.get("id")] + [reported]
     order = lock_order(order.id)
-    known = {r.provider_refund_id for r in order.refunds}
-    for refund in refunds:
-        if refund["id"] not in known and refund.get("status") in COUNTED_REFUND_STATUSES and refund.get("amount"):
-            _insert_once(Refund(order_id=order.id, provider_refund_id=refund["id"],
-                                amount_cents=int(refund["amount"]), admin_id=admin_id))
-    db.session.refresh(order, ["refunds"])
+    _record_refunds(order, refunds, admin_id)
     apply_adjustments(order)
     return order
 
@@ -204,10 +265,7 @@ def admin_refund(order: Order, admin, *, amount_cents: int, idempotency_key: str
         payment_intent=order.payment_intent_id, amount_cents=amount_cents, idempotency_key=idempotency_key)
     order = lock_order(order.id)
     before = (order.credits_recovered, order.credits_unrecovered)
-    if not any(r.provider_refund_id == refund["id"] for r in order.refunds):
-        _insert_once(Refund(order_id=order.id, provider_refund_id=refund["id"],
-                            amount_cents=int(refund["amount"]), admin_id=admin.id))
-        db.session.refresh(order, ["refunds"])
+    _record_refunds(order, [refund], admin.id)
     apply_adjustments(order)
     audit.record(admin, "order-refund", target=order, refund_id=refund["id"], amount_cents=amount_cents,
                  currency=order.currency, credits_recovered=order.credits_recovered - before[0],

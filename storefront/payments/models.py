@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import UTCDateTime, utcnow
@@ -35,8 +35,9 @@ class Status:
         FAILED: {PAID},  # a declined async payment retried successfully within the session
         EXPIRED: set(),
         PAID: {PARTLY_REFUNDED, REFUNDED, DISPUTED},
-        PARTLY_REFUNDED: {PARTLY_REFUNDED, REFUNDED, DISPUTED},
-        REFUNDED: {DISPUTED},
+        # Back towards paid: a refund that failed or was cancelled after it was counted.
+        PARTLY_REFUNDED: {PAID, PARTLY_REFUNDED, REFUNDED, DISPUTED},
+        REFUNDED: {PAID, PARTLY_REFUNDED, DISPUTED},
         DISPUTED: {PAID, PARTLY_REFUNDED, REFUNDED},
     }
 
@@ -125,11 +126,25 @@ class Order(db.Model):
         self.status = status
 
 
+class RefundStatus:
+    """The provider's refund statuses that matter here. `succeeded` and `pending` count
+    (the money is on its way back); `failed` and `canceled` are final and mean the money
+    stayed with the shop, so a refund counted before must be undone (once)."""
+
+    COUNTED = ("succeeded", "pending")
+    VOID = ("failed", "canceled")
+
+
 class Refund(db.Model):
-    """One provider refund (or a simulated one); applied once to the ledger."""
+    """One provider refund (or a simulated one); applied once to the ledger, and undone
+    once if the provider later reports it failed or cancelled."""
 
     __tablename__ = "order_refunds"
-    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        # Only an applied refund can have been reversed.
+        CheckConstraint("NOT reversed OR applied", name="reversed_only_applied"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
@@ -138,6 +153,10 @@ class Refund(db.Model):
     credits_requested: Mapped[int] = mapped_column(default=0)
     credits_recovered: Mapped[int] = mapped_column(default=0)
     applied: Mapped[bool] = mapped_column(default=False)
+    # The provider's last known status; once failed/canceled it never changes again.
+    status: Mapped[str] = mapped_column(String(32), default="succeeded", server_default="succeeded")
+    # The applied effect (refunded amount, clawback, enrolment) was undone: the refund failed.
+    reversed: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     admin_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -146,6 +165,20 @@ class Refund(db.Model):
     @property
     def reference(self) -> str:
         return f"refund:{self.provider_refund_id}"
+
+    @property
+    def reversal_reference(self) -> str:
+        """The ledger reference of the entry giving back this refund's clawback."""
+        return f"refund-failed:{self.provider_refund_id}"
+
+    @property
+    def is_void(self) -> bool:
+        return self.status in RefundStatus.VOID
+
+    @property
+    def counts(self) -> bool:
+        """Whether this refund's money is (still) taken back from the shop."""
+        return self.applied and not self.reversed
 
 
 class Dispute(db.Model):

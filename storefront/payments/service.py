@@ -47,13 +47,16 @@ class Fulfiller:
     reclaim(order, reference, amount_cents, credits) -> credits recovered: take back the
         share of a refund/dispute (`credits` is the share of `order.credits_granted`; 0
         for products that grant no credits). Called once for every refund and dispute.
-    restore(order, reclaim_reference, reference) -> credits restored: undo what `reclaim`
-        did for a dispute that was won. Called once for every dispute won.
+    restore(order, reclaim_reference, reference, cause) -> credits restored: undo what
+        `reclaim` did under `reclaim_reference`. `cause` is "dispute-won" (called once for
+        every dispute won) or "refund-failed" (called once for every counted refund that
+        the provider reports failed or cancelled; the order's refunded amount is already
+        recomputed without it).
     """
 
     fulfil: Callable[[Order], None]
     reclaim: Callable[[Order, str, int, int], int] | None = None
-    restore: Callable[[Order, str, str], int] | None = None
+    restore: Callable[[Order, str, str, str], int] | None = None
 
 
 FULFILLERS: dict[str, Fulfiller] = {}
@@ -204,12 +207,15 @@ def _reclaim_pack(order: Order, reference: str, _amount_cents: int, credits: int
     return -entry.delta
 
 
-def _restore_pack(order: Order, reclaim_reference: str, reference: str) -> int:
+def _restore_pack(order: Order, reclaim_reference: str, reference: str, cause: str) -> int:
+    """Give back exactly what the clawback `reclaim_reference` recovered, to the same lot
+    (the ledger expires it at once if that lot expired meanwhile)."""
     clawed = ledger.entry_by_reference(reclaim_reference)
     if clawed is None or clawed.delta == 0:
         return 0
+    why = "Refund failed" if cause == "refund-failed" else "Dispute won"
     entries = ledger.reverse(reclaim_reference, reference=reference, actor=ledger.Actor.provider(),
-                             reason=f"Dispute won for order {order.id}")
+                             reason=f"{why} for order {order.id}")
     return entries[0].delta
 
 

@@ -23,7 +23,9 @@ bp = Blueprint("stripe_webhook", __name__)
 
 
 def _refunds(obj: dict):
-    return sync_refunds(obj.get("payment_intent"))
+    # refund.* and charge.refund.updated carry the refund itself (its status may be a
+    # final failed/canceled); charge.refunded carries the charge: the list is re-read.
+    return sync_refunds(obj.get("payment_intent"), reported=obj if obj.get("object") == "refund" else None)
 
 
 HANDLERS = {

@@ -4,7 +4,8 @@ to it through STRIPE_API_BASE (no monkeypatching of the SDK).
 It serves, on 127.0.0.1 in a thread:
 - POST/GET /v1/checkout/sessions[/<id>] (create with idempotency keys, retrieve, list
   with created[gte] / payment_intent filters),
-- POST/GET /v1/refunds (create with idempotency keys, list by payment_intent),
+- POST/GET /v1/refunds (create with idempotency keys, list by payment_intent); a test
+  can then make a refund fail or cancel it (`fail_refund`) and deliver the event,
 - GET/POST /pay/<session id>: a hosted checkout page a browser can pay on; paying
   marks the session paid, delivers a signed `checkout.session.completed` webhook to the
   app (in a background thread, as Stripe does) and redirects to the success URL.
@@ -176,7 +177,7 @@ class FakeStripe:
         session = next((s for s in self.sessions.values() if s["payment_intent"] == payment_intent), None)
         if session is None:
             return 404, {"error": {"type": "invalid_request_error", "message": "No such payment_intent"}}
-        refunded = sum(r["amount"] for r in self.refunds.values() if r["payment_intent"] == payment_intent)
+        refunded = self._refunded(payment_intent)
         if amount <= 0 or refunded + amount > session["amount_total"]:
             return 400, {"error": {"type": "invalid_request_error", "message": "Refund amount too large"}}
         refund = {"id": f"re_{secrets.token_hex(12)}", "object": "refund", "amount": amount,
@@ -184,6 +185,11 @@ class FakeStripe:
                   "charge": f"ch_{payment_intent[3:]}", "created": int(time.time())}
         self.refunds[refund["id"]] = refund
         return 200, refund
+
+    def _refunded(self, payment_intent: str) -> int:
+        """What is refunded on this payment: failed and cancelled refunds gave nothing back."""
+        return sum(r["amount"] for r in self.refunds.values()
+                   if r["payment_intent"] == payment_intent and r["status"] not in ("failed", "canceled"))
 
     def _hosted_page(self, handler, method: str, sid: str) -> None:
         session = self.sessions.get(sid)
@@ -229,12 +235,34 @@ class FakeStripe:
         with self.lock:
             status, refund = self._create_refund(payment_intent, amount)
         assert status == 200, refund
-        refunded = sum(r["amount"] for r in self.refunds.values() if r["payment_intent"] == payment_intent)
+        refunded = self._refunded(payment_intent)
         session = next(s for s in self.sessions.values() if s["payment_intent"] == payment_intent)
         return self.event("charge.refunded", {
             "id": refund["charge"], "object": "charge", "payment_intent": payment_intent,
             "amount": session["amount_total"], "amount_refunded": refunded,
             "refunded": refunded == session["amount_total"]})
+
+    def refund_id(self, payment_intent: str, index: int = -1) -> str:
+        """The id of a refund of this payment (the last one by default)."""
+        return [r["id"] for r in self.refunds.values() if r["payment_intent"] == payment_intent][index]
+
+    def fail_refund(self, refund_id: str, status: str = "failed", event_type: str | None = None) -> dict:
+        """The bank gave the money back to the shop (failed) or the refund was cancelled:
+        the refund's status changes and the event to deliver is returned
+        (`refund.failed` by default for failed, `refund.updated` for canceled; pass
+        e.g. "charge.refund.updated" to send that one)."""
+        assert status in ("failed", "canceled")
+        with self.lock:
+            refund = self.refunds[refund_id]
+            refund["status"] = status
+            if status == "failed":
+                refund["failure_reason"] = "expired_or_canceled_card"
+        event_type = event_type or ("refund.failed" if status == "failed" else "refund.updated")
+        return self.event(event_type, dict(refund))
+
+    def refund_event(self, refund_id: str, event_type: str = "refund.updated", **changes) -> dict:
+        """An event carrying the refund as it is now, or with `changes` (a stale copy)."""
+        return self.event(event_type, {**self.refunds[refund_id], **changes})
 
     def dispute_event(self, kind: str, payment_intent: str, amount: int, status: str,
                       dispute_id: str | None = None) -> dict:
