@@ -1,7 +1,7 @@
 """payments: refunds that fail or are cancelled after being counted
 
-Revision ID: 0005_refund_failed
-Revises: 0004_admin
+Revision ID: 0006_refund_failed
+Revises: 0005_import_progress
 Create Date: 2026-12-06 10:00:00
 
 """
@@ -12,8 +12,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005_refund_failed'
-down_revision = '0004_admin'
+revision = '0006_refund_failed'
+down_revision = '0005_import_progress'
 branch_labels = None
 depends_on = None
 
