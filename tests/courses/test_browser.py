@@ -7,12 +7,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = [
-    pytest.mark.browser, pytest.mark.parametrize("backend", ["sqlite"]),
-    # pytest-base-url's session fixture trips a pytest 9 deprecation (not our code).
-    pytest.mark.filterwarnings(
-        "ignore:Session-scoped fixtures defined as instance methods:pytest.PytestRemovedIn10Warning"),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.parametrize("backend", ["sqlite"])]
 
 NEXT_MONTH = date.today() + timedelta(days=31)
 

@@ -101,9 +101,3 @@ class Shop:
 def shop(app, fake_stripe, make_user, login):
     return Shop(app, fake_stripe, make_user, login)
 
-
-@pytest.fixture(scope="session")
-def base_url():
-    """Shadows pytest-playwright's `base_url`, a fixture defined on a plugin class that
-    pytest 9 deprecates (an error under filterwarnings=error). Our tests use live_server."""
-    return None
