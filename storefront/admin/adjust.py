@@ -13,12 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from ..audit import service as audit
-from ..extensions import db
 from ..ledger import service as ledger
-from ..ledger.models import Account, Entry, Kind
+from ..ledger.models import Entry, Kind
 
 DELTA, SET = "delta", "set"
 
@@ -51,18 +48,11 @@ class Outcome:
     replayed: bool
 
 
-def _locked_account(user_id: int) -> Account:
-    account = ledger.account_for(user_id)
-    return db.session.scalar(
-        select(Account).where(Account.id == account.id).with_for_update()
-        .execution_options(populate_existing=True))
-
-
 def adjust(admin, user, change: Adjustment) -> Outcome:
     existing = ledger.entry_by_reference(change.reference)
     if existing is not None:
         return _replay(existing, user)
-    account = _locked_account(user.id)
+    account = ledger.lock_account(user.id)
     existing = ledger.entry_by_reference(change.reference)
     if existing is not None:
         return _replay(existing, user)

@@ -2,8 +2,6 @@
 strings ("90.00") and parsed to integer cents without ever going through a float."""
 from __future__ import annotations
 
-import re
-
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -13,25 +11,12 @@ from ..audit import service as audit
 from ..catalog.models import Pack
 from ..extensions import db
 from ..ledger.service import MAX_AMOUNT
+from ..money import from_cents, to_cents
 from ..web import admin_required, parse_int, render
 from . import bp
 
-PRICE = re.compile(r"^(\d{1,7})(?:[.,](\d{1,2}))?$")
 CURRENCIES = ("eur", "usd", "gbp", "chf", "cad")
 FIELDS = ("name", "credits", "price", "currency", "validity_days", "position")
-
-
-def parse_price(text: str | None) -> int | None:
-    """'90', '90.5', '90.00', '90,00' -> cents; None when not a positive price."""
-    match = PRICE.match((text or "").strip())
-    if not match:
-        return None
-    cents = int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
-    return cents or None
-
-
-def format_price(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}"
 
 
 def parse_pack(form) -> tuple[dict, dict[str, str]]:
@@ -43,7 +28,7 @@ def parse_pack(form) -> tuple[dict, dict[str, str]]:
     values["credits"] = parse_int(form.get("credits"), minimum=1, maximum=MAX_AMOUNT)
     if values["credits"] is None:
         errors["credits"] = _("Credits: a whole number from 1 to %(max)d.", max=MAX_AMOUNT)
-    values["price_cents"] = parse_price(form.get("price"))
+    values["price_cents"] = to_cents(form.get("price")) or None  # a price is positive
     if values["price_cents"] is None:
         errors["price"] = _("Price: a positive amount like 90 or 90.00.")
     currency = (form.get("currency") or "").strip().lower()
@@ -71,7 +56,7 @@ def _pack_or_404(pack_id: int) -> Pack:
 def _form_values(pack: Pack | None) -> dict:
     if pack is None:
         return {"currency": "eur"}
-    return {"name": pack.name, "credits": pack.credits, "price": format_price(pack.price_cents),
+    return {"name": pack.name, "credits": pack.credits, "price": from_cents(pack.price_cents),
             "currency": pack.currency, "validity_days": pack.validity_days or "", "position": pack.position}
 
 
@@ -79,7 +64,7 @@ def _form_values(pack: Pack | None) -> dict:
 @admin_required
 def packs():
     rows = db.session.scalars(select(Pack).order_by(Pack.active.desc(), Pack.position, Pack.id)).all()
-    return render("admin/packs.html", packs=rows, format_price=format_price)
+    return render("admin/packs.html", packs=rows, format_price=from_cents)
 
 
 @bp.route("/packs/new", methods=["GET", "POST"])

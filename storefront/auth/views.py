@@ -9,7 +9,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_limiter.util import get_remote_address
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..extensions import db, limiter
+from ..extensions import limiter
 from ..web import render, safe_next
 from .forms import LoginForm, PasswordForm, RegisterForm
 from .service import (EmailTaken, UserError, create_user, end_all_sessions, end_session,

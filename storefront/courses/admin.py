@@ -18,7 +18,8 @@ from ..catalog.models import Course
 from ..enrolment.models import Enrolment
 from ..extensions import db
 from ..web import admin_required, render
-from .forms import CourseForm, cents_to_money, money_to_cents
+from ..money import from_cents, to_cents
+from .forms import CourseForm
 
 bp = Blueprint("admin_courses", __name__, url_prefix="/admin/courses")
 
@@ -54,7 +55,7 @@ def _apply(form: CourseForm, course: Course) -> dict:
     values = {
         "title": form.title.data.strip(), "slug": form.slug.data.strip(),
         "summary": (form.summary.data or "").strip(), "description": (form.description.data or "").strip(),
-        "price_credits": form.price_credits.data, "price_cents": money_to_cents(form.price_money.data),
+        "price_credits": form.price_credits.data, "price_cents": to_cents(form.price_money.data),
         "capacity": form.capacity.data, "duration_days": form.duration_days.data,
         "last_start_date": form.last_start_date.data, "refundable": bool(form.refundable.data),
         "published": bool(form.published.data)}
@@ -104,7 +105,7 @@ def edit(course_id):
     course = _course_or_404(course_id)
     form = CourseForm(obj=course)
     if not form.is_submitted():
-        form.price_money.data = cents_to_money(course.price_cents)
+        form.price_money.data = from_cents(course.price_cents)
     if form.validate_on_submit():
         if _save(form, course, "course-updated") is not None:
             flash(_("Course “%(title)s” saved.", title=course.title), "success")

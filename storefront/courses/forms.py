@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -10,25 +9,10 @@ from wtforms import BooleanField, DateField, IntegerField, StringField, TextArea
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from ..ledger.service import MAX_AMOUNT
+from ..money import AMOUNT, to_cents
 from ..web import parse_int
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-MONEY = re.compile(r"^\d{1,7}(?:[.,]\d{1,2})?$")
-
-
-def money_to_cents(text: str | None) -> int | None:
-    """"120", "120.5", "120,50" -> 12050 (Decimal, never float); empty -> None."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    try:
-        return int(Decimal(text.replace(",", ".")) * 100)
-    except InvalidOperation:  # pragma: no cover - the regexp let it through
-        return None
-
-
-def cents_to_money(cents: int | None) -> str:
-    return "" if cents is None else f"{cents // 100}.{cents % 100:02d}"
 
 
 class WholeNumberField(IntegerField):
@@ -58,7 +42,7 @@ class CourseForm(FlaskForm):
         InputRequired(message=_l("Enter a whole number of credits.")),
         NumberRange(1, MAX_AMOUNT, message=_l("The price must be between 1 and %(max)d credits.", max=MAX_AMOUNT))])
     price_money = StringField(_l("Card price (optional, e.g. 120.00)"), validators=[
-        Optional(), Regexp(MONEY, message=_l("Enter an amount like 120 or 120.50."))])
+        Optional(), Regexp(AMOUNT, message=_l("Enter an amount like 120 or 120.50."))])
     capacity = WholeNumberField(_l("Seats (empty: unlimited)"), validators=[
         Optional(), NumberRange(0, 100_000, message=_l("Seats must be between 0 and 100000."))])
     duration_days = WholeNumberField(_l("Duration in days"), message=_l("Enter the duration in days."), validators=[
@@ -69,5 +53,5 @@ class CourseForm(FlaskForm):
     published = BooleanField(_l("Published"))
 
     def validate_price_money(self, field):
-        if field.data and (money_to_cents(field.data) or 0) <= 0:
+        if field.data and (to_cents(field.data) or 0) <= 0:
             raise ValidationError(_l("The card price must be above zero."))

@@ -141,6 +141,12 @@ def summary(user_id: int, now: datetime | None = None) -> Summary:
     return Summary(balance, balance - due, next_amount, next_at)
 
 
+def lock_account(user_id: int) -> Account:
+    """The user's account row, locked until the transaction ends: for a caller that must
+    compare what it read (e.g. the balance an admin saw) before asking for a change."""
+    return _lock(account_for(user_id).id)
+
+
 def entry_by_reference(reference: str) -> Entry | None:
     return db.session.scalar(select(Entry).where(Entry.reference == reference))
 

@@ -18,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from ..extensions import db
+from ..money import from_cents
 
 log = logging.getLogger("storefront.mail")
 QUEUE_KEY = "payments_after_commit"
@@ -44,7 +45,7 @@ def _drop_on_rollback(session, transaction):
 
 
 def money(cents: int, currency: str) -> str:
-    return f"{currency.upper()} {cents // 100}.{cents % 100:02d}"
+    return f"{currency.upper()} {from_cents(cents)}"
 
 
 def queue_receipt(order) -> None:

@@ -107,24 +107,27 @@ def pay(session_id):
     return redirect(row.success_url.replace("{CHECKOUT_SESSION_ID}", row.id), code=303)
 
 
-@bp.post("/<session_id>/cancel")
-@login_required
-def cancel(session_id):
+def _close(session_id, *, expired: bool):
+    """The test session ends unpaid: abandoned (expired) or refused by the bank (failed);
+    the order follows through the same path as Stripe's events."""
     row = _own_open_session(session_id)
     if row.status == "open":
         row.status = "expired"
         db.session.flush()
-        close_checkout(row.id, expired=True)
+        close_checkout(row.id, expired=expired)
+    return row
+
+
+@bp.post("/<session_id>/cancel")
+@login_required
+def cancel(session_id):
+    row = _close(session_id, expired=True)
     return redirect(row.cancel_url, code=303)
 
 
 @bp.post("/<session_id>/decline")
 @login_required
 def decline(session_id):
-    row = _own_open_session(session_id)
-    if row.status == "open":
-        row.status = "expired"
-        db.session.flush()
-        close_checkout(row.id, expired=False)
+    row = _close(session_id, expired=False)
     return back_from_checkout(order_for_session(row.id), _("The card was declined: nothing was charged."),
                               _("The card was declined: nothing was charged and no credits were added."), "error")

@@ -127,7 +127,7 @@ def list_orders():
 @orders.get("/<int:order_id>")
 @login_required
 def receipt(order_id):
-    order = db.session.get(Order, order_id)
-    if order is None or order.user_id != current_user.id:
+    order = own_order(order_id)
+    if order is None:
         abort(404)
     return render("payments/receipt.html", order=order)
