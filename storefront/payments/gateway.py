@@ -74,6 +74,17 @@ class StripeProvider:
         except stripe.StripeError as exc:
             raise ProviderError(str(exc)) from exc
 
+    def expire_session(self, session_id: str) -> None:
+        """Close an open Checkout Session so it can no longer be paid. Stripe refuses
+        (400) a session that is no longer open: the caller re-reads it either way."""
+        try:
+            self.client.v1.checkout.sessions.expire(session_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status not in (400, 404):
+                raise ProviderError(str(exc)) from exc
+        except stripe.StripeError as exc:
+            raise ProviderError(str(exc)) from exc
+
     def list_sessions(self, *, created_after: int | None = None, payment_intent: str | None = None,
                       limit: int = 1000) -> list[dict]:
         params: dict = {"limit": 100}

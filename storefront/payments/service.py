@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Callable
 
 from flask import current_app, has_request_context, request, url_for
+from itsdangerous import Signer
 from sqlalchemy import select
 
 from ..db import utcnow
@@ -97,7 +98,7 @@ def start_checkout(user, product_type: str, *, product_id: int | None, unit_amou
     base = base_url()
     # Stripe substitutes {CHECKOUT_SESSION_ID}; url_for would escape the braces.
     success_url = base + url_for("checkout.success") + "?session_id={CHECKOUT_SESSION_ID}"
-    cancel_url = base + url_for("checkout.cancel", order=order.id)
+    cancel_url = base + url_for("checkout.cancel", order=order.id, token=cancel_token(order.id))
     session = provider.create_session(order=order, success_url=success_url, cancel_url=cancel_url)
     order.checkout_session_id, order.checkout_url = session["id"], session["url"]
     db.session.flush()
@@ -169,6 +170,34 @@ def fulfil_checkout(session_id: str) -> Order | None:
     apply_adjustments(order)  # a refund or dispute that was reported before the payment
     queue_receipt(order)
     return order
+
+
+def _cancel_signer() -> Signer:
+    return Signer(current_app.config["SECRET_KEY"], salt="storefront-checkout-cancel")
+
+
+def cancel_token(order_id: int) -> str:
+    """Proof, carried by the cancel URL given to the provider, that the learner came back
+    from *this* checkout's cancel link (a cross-site link cannot close their checkout)."""
+    return _cancel_signer().get_signature(str(order_id)).decode()
+
+
+def cancel_checkout(order: Order, token: str) -> Order:
+    """The learner cancelled on the checkout page: close the session at the provider so it
+    can no longer be paid, and the order with it, unless it was paid meanwhile (then it
+    is fulfilled). Without a valid token, or when the provider cannot be reached, the
+    order stays pending and the provider's `checkout.session.expired` event closes it."""
+    if order.status != Status.PENDING or not order.checkout_session_id:
+        return order
+    if not _cancel_signer().verify_signature(str(order.id), token or ""):
+        return order
+    try:
+        get_provider(order.provider).expire_session(order.checkout_session_id)
+        return close_checkout(order.checkout_session_id, expired=True) or order
+    except ProviderError as exc:
+        log.warning("order %s: could not close checkout %s on cancel: %s", order.id,
+                    order.checkout_session_id, exc)
+        return order
 
 
 def close_checkout(session_id: str, *, expired: bool) -> Order | None:

@@ -51,6 +51,12 @@ class SimulatedProvider:
         row = db.session.get(SimulatedSession, session_id)
         return _as_stripe(row) if row else None
 
+    def expire_session(self, session_id: str) -> None:
+        row = db.session.get(SimulatedSession, session_id)
+        if row is not None and row.status == "open":
+            row.status = "expired"
+            db.session.flush()
+
     def list_sessions(self, *, created_after: int | None = None, payment_intent: str | None = None,
                       limit: int = 1000) -> list[dict]:
         query = select(SimulatedSession).order_by(SimulatedSession.created_at.desc()).limit(limit)
@@ -112,8 +118,7 @@ def _close(session_id, *, expired: bool):
     the order follows through the same path as Stripe's events."""
     row = _own_open_session(session_id)
     if row.status == "open":
-        row.status = "expired"
-        db.session.flush()
+        SimulatedProvider().expire_session(row.id)
         close_checkout(row.id, expired=expired)
     return row
 

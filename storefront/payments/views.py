@@ -16,7 +16,8 @@ from ..ledger.service import MAX_AMOUNT
 from ..web import is_htmx, parse_int, render, trigger
 from .models import Order, Status
 from .providers import ProviderError
-from .service import MAX_QUANTITY, PaymentError, fulfil_checkout, order_for_session, pack_details, start_checkout
+from .service import (MAX_QUANTITY, PaymentError, cancel_checkout, fulfil_checkout, order_for_session, pack_details,
+                      start_checkout)
 
 packs = Blueprint("packs", __name__, url_prefix="/packs")
 checkout = Blueprint("checkout", __name__, url_prefix="/checkout")
@@ -111,8 +112,17 @@ def back_from_checkout(order: Order | None, message: str, credits_message: str, 
 
 
 @checkout.get("/cancel")
+@writes_on_get
 def cancel():
-    return back_from_checkout(own_order(request.args.get("order")), _("Payment cancelled: nothing was charged."),
+    """Back from the provider's cancel link: the checkout is closed there so it can no
+    longer be paid, and the order is marked expired; a checkout that was paid meanwhile
+    (another tab) is fulfilled instead and the learner sees the success page."""
+    order = own_order(request.args.get("order"))
+    if order is not None:
+        order = cancel_checkout(order, request.args.get("token", ""))
+        if order.status in Status.SETTLED and order.checkout_session_id:
+            return redirect(url_for("checkout.success", session_id=order.checkout_session_id), code=303)
+    return back_from_checkout(order, _("Payment cancelled: nothing was charged."),
                               _("Payment cancelled: nothing was charged and no credits were added."), "info")
 
 

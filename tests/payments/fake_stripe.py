@@ -3,7 +3,7 @@ to it through STRIPE_API_BASE (no monkeypatching of the SDK).
 
 It serves, on 127.0.0.1 in a thread:
 - POST/GET /v1/checkout/sessions[/<id>] (create with idempotency keys, retrieve, list
-  with created[gte] / payment_intent filters),
+  with created[gte] / payment_intent filters), POST .../<id>/expire (open sessions only),
 - POST/GET /v1/refunds (create with idempotency keys, list by payment_intent); a test
   can then make a refund fail or cancel it (`fail_refund`) and deliver the event,
 - GET/POST /pay/<session id>: a hosted checkout page a browser can pay on; paying
@@ -66,6 +66,7 @@ class FakeStripe:
         self.idempotent: dict[str, dict] = {}
         self.requests: list[tuple[str, str, dict]] = []
         self.deliveries: list[int] = []
+        self.expired_events: list[dict] = []  # checkout.session.expired after an expire call
         self.fail_next = 0  # answer this many API calls with 500 (provider outage)
         self.async_payments = False  # the hosted page starts a payment still to be confirmed
         self.lock = threading.Lock()
@@ -130,6 +131,8 @@ class FakeStripe:
             if params.get("payment_intent"):
                 items = [s for s in items if s["payment_intent"] == params["payment_intent"]]
             return 200, self._list(items, path)
+        if path.startswith("/v1/checkout/sessions/") and path.endswith("/expire") and method == "POST":
+            return self._expire_session(path.split("/")[-2])
         if path.startswith("/v1/checkout/sessions/") and method == "GET":
             session = self.sessions.get(path.rsplit("/", 1)[1])
             if session is None:
@@ -172,6 +175,19 @@ class FakeStripe:
         }
         self.sessions[sid] = session
         return session
+
+    def _expire_session(self, sid: str):
+        """Like Stripe: only an open session can be expired; it then sends
+        checkout.session.expired (kept in `expired_events` for tests to deliver)."""
+        session = self.sessions.get(sid)
+        if session is None:
+            return 404, {"error": {"type": "invalid_request_error", "message": "No such checkout.session"}}
+        if session["status"] != "open":
+            return 400, {"error": {"type": "invalid_request_error",
+                                   "message": 'Only Checkout Sessions with a status in ["open"] can be expired.'}}
+        session["status"] = "expired"
+        self.expired_events.append(self.event("checkout.session.expired", dict(session)))
+        return 200, session
 
     def _create_refund(self, payment_intent: str, amount: int):
         session = next((s for s in self.sessions.values() if s["payment_intent"] == payment_intent), None)

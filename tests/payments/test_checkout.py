@@ -1,6 +1,8 @@
 """Buying a pack through Stripe Checkout: the learner's story and the fulfilment rules."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
 
@@ -134,12 +136,77 @@ def test_session_not_matching_the_order_is_refused(shop, make_pack, fake_stripe,
     verify_ledger()
 
 
-def test_cancel_returns_to_packs_with_nothing_charged(shop, make_pack):
+def cancel_path(fake_stripe, sid: str) -> str:
+    """The path of the cancel link Stripe shows on its checkout page."""
+    url = urlsplit(fake_stripe.sessions[sid]["cancel_url"])
+    return f"{url.path}?{url.query}"
+
+
+def test_cancel_closes_the_checkout_and_returns_to_packs_with_nothing_charged(shop, make_pack, fake_stripe,
+                                                                              verify_ledger):
     pack = make_pack()
     user, client = shop.learner()
-    shop.buy(client, pack)
-    response = client.get("/checkout/cancel?order=1")
+    sid = shop.buy(client, pack)
+    response = client.get(cancel_path(fake_stripe, sid))
     assert response.status_code == 303 and response.headers["Location"].endswith("/packs")
     page = client.get("/packs").get_data(as_text=True)
     assert "Payment cancelled: nothing was charged" in page
-    assert shop.balance(user) == 0
+    assert fake_stripe.sessions[sid]["status"] == "expired"  # can no longer be paid
+    assert shop.order(sid).status == "expired"
+    assert ">expired<" in client.get("/orders").get_data(as_text=True)
+    # Stripe then sends checkout.session.expired: nothing more happens; coming back
+    # through the cancel link again changes nothing either.
+    assert shop.webhook(fake_stripe.expired_events[0]).status_code == 200
+    assert client.get(cancel_path(fake_stripe, sid)).status_code == 303
+    assert shop.order(sid).status == "expired" and shop.balance(user) == 0
+    verify_ledger()
+
+
+def test_cancel_after_paying_in_another_tab_fulfils_and_shows_success(shop, make_pack, fake_stripe, verify_ledger):
+    pack = make_pack(credits=10)
+    user, client = shop.learner()
+    sid = shop.buy(client, pack)
+    shop.pay(sid, deliver=False)  # paid; the webhook has not arrived yet
+    response = client.get(cancel_path(fake_stripe, sid))
+    assert response.status_code == 303 and f"/checkout/success?session_id={sid}" in response.headers["Location"]
+    assert "Payment received: 10 credits added" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert shop.order(sid).status == "paid" and shop.balance(user) == 10
+    verify_ledger()
+
+
+@pytest.mark.parametrize("query", ["order=1", "order=1&token=", "order=1&token=forged", "order=1&token=%C3%A9"])
+def test_cancel_link_without_its_token_closes_nothing(shop, make_pack, fake_stripe, query):
+    """A link from elsewhere (no or a forged token) cannot close the learner's checkout."""
+    pack = make_pack()
+    _, client = shop.learner()
+    sid = shop.buy(client, pack)
+    response = client.get(f"/checkout/cancel?{query}")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/packs")
+    assert fake_stripe.sessions[sid]["status"] == "open"
+    assert shop.order(sid).status == "pending"
+
+
+def test_cancel_link_of_another_learner_closes_nothing(shop, make_pack, fake_stripe):
+    pack = make_pack()
+    _, owner = shop.learner()
+    sid = shop.buy(owner, pack)
+    _, other = shop.learner()
+    assert other.get(cancel_path(fake_stripe, sid)).status_code == 303
+    assert fake_stripe.sessions[sid]["status"] == "open" and shop.order(sid).status == "pending"
+
+
+def test_cancel_while_stripe_is_unreachable_leaves_the_order_for_the_expired_event(shop, make_pack, fake_stripe,
+                                                                                    verify_ledger):
+    pack = make_pack()
+    user, client = shop.learner()
+    sid = shop.buy(client, pack)
+    fake_stripe.fail_next = 10
+    response = client.get(cancel_path(fake_stripe, sid))
+    assert response.status_code == 303 and response.headers["Location"].endswith("/packs")
+    assert shop.order(sid).status == "pending"
+    fake_stripe.fail_next = 0
+    fake_stripe.sessions[sid]["status"] = "expired"  # Stripe expires it after 24 hours
+    assert shop.webhook(fake_stripe.event("checkout.session.expired", dict(fake_stripe.sessions[sid]))
+                        ).status_code == 200
+    assert shop.order(sid).status == "expired" and shop.balance(user) == 0
+    verify_ledger()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import threading
 from datetime import date, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -329,6 +330,24 @@ def test_two_card_orders_for_one_course_enrol_once(shop, courses, make_course, f
     assert [e[3] for e in courses.enrolments(user)] == ["card"]
     assert (shop.order(first).needs_refund, shop.order(second).needs_refund) == (False, True)
     assert courses.seats_taken(course) == 1
+    verify_ledger()
+
+
+def test_cancelling_on_stripe_returns_to_the_course_and_paying_again_works(shop, courses, make_course, fake_stripe,
+                                                                           verify_ledger):
+    course = make_course("First aid", price_cents=12000)
+    user, client = shop.learner()
+    first = _checkout(client, course)
+    cancel = urlsplit(fake_stripe.sessions[first]["cancel_url"])
+    response = client.get(f"{cancel.path}?{cancel.query}")
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"/courses/{course.slug}")
+    assert "Payment cancelled: nothing was charged." in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert shop.order(first).status == "expired" and fake_stripe.sessions[first]["status"] == "expired"
+    assert courses.enrolments(user) == []
+    second = _checkout(client, course)  # changed their mind
+    shop.pay(second)
+    assert [e[3] for e in courses.enrolments(user)] == ["card"]
+    assert shop.order(second).status == "paid" and shop.order(first).status == "expired"
     verify_ledger()
 
 
