@@ -34,6 +34,7 @@ ACTIONS = {
     "course-published": _l("Course published"),
     "course-unpublished": _l("Course hidden"),
     "order-refund": _l("Order refunded"),
+    "enrolment-cancelled": _l("Enrolment cancelled"),
 }
 
 # Field names as an admin knows them (course and pack forms).
@@ -116,6 +117,10 @@ def _summary(action: str, d: dict) -> str:
         return _("%(amount)s refunded; %(recovered)s credits taken back, %(unrecovered)s already spent "
                  "(not recovered).", amount=shown, recovered=_value(d.get("credits_recovered")),
                  unrecovered=_value(d.get("credits_unrecovered")))
+    if action == "enrolment-cancelled":
+        return _("%(course)s, starting %(start)s: %(credits)s credits returned. Reason: %(reason)s",
+                 course=_value(d.get("course")), start=_value(d.get("start_date")),
+                 credits=_value(d.get("credits_returned")), reason=_value(d.get("reason")))
     return ""
 
 

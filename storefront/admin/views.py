@@ -5,7 +5,7 @@ import uuid
 from datetime import date
 
 from flask import abort, flash, redirect, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +14,10 @@ from sqlalchemy.orm import joinedload
 from ..auth.models import User
 from ..cli import end_of_day
 from ..db import utcnow
-from ..enrolment.service import enrolments_of, today
+from ..audit import service as audit
+from ..enrolment import service as enrolment_service
+from ..enrolment.models import Enrolment
+from ..enrolment.service import admin_cancellable, enrolments_of, today
 from ..extensions import db
 from ..ledger import service as ledger
 from ..ledger.models import Account, Entry, Lot
@@ -228,10 +231,47 @@ def _user_page(user: User, status: int = 200, error: str | None = None, values=N
                   error=error, values=values or {}, **extras)
 
 
+@bp.post("/credits/<int:user_id>/enrolments/<int:enrolment_id>/cancel")
+@admin_required
+def cancel_enrolment(user_id: int, enrolment_id: int):
+    """Cancel a learner's credit-paid enrolment (upcoming or running), with a reason: the
+    seat is freed and the credits go back to the learner, once."""
+    user = _user_or_404(user_id)
+    enrolment = db.session.scalar(select(Enrolment).where(Enrolment.id == enrolment_id,
+                                                          Enrolment.user_id == user.id))
+    if enrolment is None:
+        abort(404)
+    try:
+        reason = parse_reason(request.form.get("reason"))
+    except AdjustError as exc:
+        return _user_page(user, status=422, error=adjust_message(exc))
+    if enrolment.cancelled_at is None:
+        try:
+            entries = enrolment_service.cancel(enrolment, current_user, reason=reason, by_admin=True)
+        except enrolment_service.NotCancellable:
+            db.session.rollback()
+            enrolment = db.session.get(Enrolment, enrolment_id, populate_existing=True)
+            if enrolment.cancelled_at is None:
+                return _user_page(user, status=409, error=_(
+                    "Only an enrolment paid with credits that has not ended can be cancelled here; "
+                    "a card payment is undone by refunding its order."))
+        else:
+            returned = entries[0].delta
+            audit.record(current_user, "enrolment-cancelled", target=user, enrolment_id=enrolment.id,
+                         course=enrolment.course.title, start_date=enrolment.start_date.isoformat(),
+                         credits_returned=returned, reason=reason)
+            flash(ngettext("Enrolment in %(course)s cancelled: %(num)d credit returned.",
+                           "Enrolment in %(course)s cancelled: %(num)d credits returned.", returned,
+                           course=enrolment.course.title), "success")
+            return redirect(url_for("admin.user_credits", user_id=user.id), code=303)
+    flash(_("This enrolment is already cancelled."), "info")  # a double submit, or another admin
+    return redirect(url_for("admin.user_credits", user_id=user.id), code=303)
+
+
 def _user_extras(user_id: int) -> dict:
     """The learner's enrolments (each with its course: one joined query) and newest
     orders (one query; the template reads only the order's own columns)."""
     orders = db.session.scalars(select(Order).where(Order.user_id == user_id)
                                 .order_by(Order.id.desc()).limit(USER_ORDERS + 1)).all()
-    return {"enrolments": enrolments_of(user_id), "today": today(),
+    return {"enrolments": enrolments_of(user_id), "today": today(), "admin_cancellable": admin_cancellable,
             "orders": orders[:USER_ORDERS], "more_orders": len(orders) > USER_ORDERS}

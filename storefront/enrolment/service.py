@@ -237,13 +237,23 @@ def enrol_paid_by_card(order) -> Enrolment:
         _forget_course(course_id)
 
 
-def cancel(enrolment: Enrolment, actor_user=None) -> list:
-    """Cancel an upcoming, refundable, credit-paid enrolment: seat and credits come back.
+def admin_cancellable(enrolment: Enrolment, on: date | None = None) -> bool:
+    """What an admin may cancel for a learner: a credit-paid enrolment that has not ended,
+    refundable or not (a card payment is undone by refunding its order instead)."""
+    return (enrolment.paid_by == PaidBy.CREDITS
+            and enrolment.status(on or today()) in (Status.UPCOMING, Status.ACTIVE))
+
+
+def cancel(enrolment: Enrolment, actor_user=None, *, reason: str | None = None, by_admin: bool = False) -> list:
+    """Cancel a credit-paid enrolment: seat and credits come back. The learner may do so
+    while it is upcoming and the course allows it; an admin (`by_admin`, with a reason)
+    until it ends.
 
     Once only: the cancellation is a conditional UPDATE on `cancelled_at IS NULL`, and
     the ledger reversal is idempotent on "unenrol:<id>" besides.
     """
-    if not enrolment.cancellable(today()):
+    allowed = admin_cancellable(enrolment) if by_admin else enrolment.cancellable(today())
+    if not allowed:
         raise NotCancellable("this enrolment cannot be cancelled")
     actor_user = actor_user or enrolment.user
     enrolment_id, course_id = enrolment.id, enrolment.course_id
@@ -260,7 +270,8 @@ def cancel(enrolment: Enrolment, actor_user=None) -> list:
             raise NotCancellable("already cancelled")
         entries = ledger.reverse(enrolment.ledger_reference, reference=f"unenrol:{enrolment_id}",
                                  actor=ledger.Actor.of(actor_user),
-                                 reason=f"Enrolment #{enrolment_id} cancelled")
+                                 reason=f"Enrolment #{enrolment_id} cancelled"
+                                 + (f" by an administrator: {reason}" if reason else ""))
     db.session.expire(enrolment, ["cancelled_at", "live_key"])
     _forget_course(course_id)
     return entries

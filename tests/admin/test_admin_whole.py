@@ -18,7 +18,9 @@ from storefront.auth.models import User
 from storefront.catalog.models import Course, Pack
 from storefront.db import write_transaction
 from storefront.enrolment import service as enrolment
+from storefront.enrolment.models import Enrolment
 from storefront.extensions import db
+from storefront.ledger import service as ledger
 from storefront.payments.adjustments import record_dispute
 from storefront.payments.models import Order, Status
 
@@ -80,6 +82,10 @@ class AdminWorld:
                                review.get_data(as_text=True)))
         assert self.admin.submit(f"/admin/orders/{order_id}/refund", form).status_code == 303
 
+    def balance(self, user_id: int) -> int:
+        with self.app.app_context():
+            return ledger.balance(user_id)
+
     def enrol(self, user_id: int, course_id: int, days_from_today: int):
         with self.app.app_context(), write_transaction():
             start = enrolment.today() + timedelta(days=days_from_today)
@@ -139,7 +145,7 @@ def test_learner_page_shows_enrolments_and_orders(world, verify_ledger):
 
     html = world.admin.get(f"/admin/credits/{learner.id}").get_data(as_text=True)
     row = text_of(html, f"user-enrolment-{enrolment_id}")
-    assert "First aid" in row and "Upcoming" in row and "credits" in row and row.endswith("3")
+    assert "First aid" in row and "Upcoming" in row and "credits 3 Cancel enrolment" in row
     assert f'href="/admin/courses/{course_id}/edit"' in html
     order = text_of(html, f"user-order-{order_id}")
     assert f"#{order_id}" in order and "1 × 10 credits" in order
@@ -309,3 +315,94 @@ def test_dashboard_and_learner_page_in_french(world, admin_client):
         assert text in html, text
     page = admin_client.get(f"/admin/credits/{learner.id}").get_data(as_text=True)
     assert "Aucune inscription." in page and "Payé par" not in page  # no table when empty
+
+
+# --- 5. an admin cancels a learner's enrolment --------------------------------------------
+
+def cancel_url(learner_id: int, enrolment_id: int) -> str:
+    return f"/admin/credits/{learner_id}/enrolments/{enrolment_id}/cancel"
+
+
+def seats_taken(app, course_id: int) -> int:
+    with app.app_context():
+        return db.session.get(Course, course_id).seats_taken
+
+
+def test_admin_cancels_an_upcoming_enrolment_once_with_a_reason(world, app, verify_ledger):
+    course_id = world.course("First aid", "first-aid", price="3")
+    learner, client = world.learner(name="Lea Learner", credits=10)
+    enrolment_id = world.enrol(learner.id, course_id, days_from_today=7)
+    assert (world.balance(learner.id), seats_taken(app, course_id)) == (7, 1)
+    page = world.admin.get(f"/admin/credits/{learner.id}").get_data(as_text=True)
+    assert "Cancel and return 3 credits" in text_of(page, f"user-enrolment-{enrolment_id}")
+
+    for reason in ("", "   ", "x" * 501):  # a reason is mandatory, and bounded
+        refused = world.admin.submit(cancel_url(learner.id, enrolment_id), {"reason": reason})
+        assert refused.status_code == 422
+        assert "A reason is required (at most 500 characters)." in refused.get_data(as_text=True)
+    assert world.balance(learner.id) == 7
+
+    done = world.admin.submit(cancel_url(learner.id, enrolment_id), {"reason": "Moved to the March session"})
+    assert done.status_code == 303 and done.headers["Location"].endswith(f"/admin/credits/{learner.id}")
+    page = world.admin.get(done.headers["Location"]).get_data(as_text=True)
+    assert "Enrolment in First aid cancelled: 3 credits returned." in page
+    assert "Cancelled" in text_of(page, f"user-enrolment-{enrolment_id}")
+    assert "Cancel and return" not in text_of(page, f"user-enrolment-{enrolment_id}")
+    assert (world.balance(learner.id), seats_taken(app, course_id)) == (10, 0)
+
+    again = world.admin.submit(cancel_url(learner.id, enrolment_id), {"reason": "Moved to the March session"})
+    assert again.status_code == 303  # a double submit (or a second admin): once
+    assert "This enrolment is already cancelled." in world.admin.get(again.headers["Location"]).get_data(as_text=True)
+    assert (world.balance(learner.id), seats_taken(app, course_id)) == (10, 0)
+
+    history = client.get("/credits").get_data(as_text=True)
+    assert "Enrolment cancelled: credits returned" in history
+    assert "cancelled" in client.get("/my/courses").get_data(as_text=True).lower()
+    audit = world.admin.get("/admin/audit").get_data(as_text=True)
+    rows = re.findall(r'<tr data-action="enrolment-cancelled">(.*?)</tr>', audit, re.S)
+    assert len(rows) == 1
+    row = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", rows[0]))
+    assert "Enrolment cancelled" in row and "Lea Learner" in row
+    assert "First aid" in row and "3 credits returned. Reason: Moved to the March session" in row
+    verify_ledger()
+
+
+def test_admin_cancels_a_running_enrolment_the_learner_cannot(world, app, verify_ledger):
+    world.admin.submit("/admin/courses/new", {**course_form("Welding", "welding", "4"), "refundable": ""})
+    with app.app_context():
+        course_id = db.session.scalar(select(Course.id).where(Course.slug == "welding"))
+    learner, client = world.learner(credits=4)
+    enrolment_id = world.enrol(learner.id, course_id, days_from_today=0)  # started today, not refundable
+    assert client.submit(f"/my/courses/{enrolment_id}/cancel").status_code == 409
+    assert world.balance(learner.id) == 0
+    done = world.admin.submit(cancel_url(learner.id, enrolment_id), {"reason": "Course moved, learner ill"})
+    assert done.status_code == 303
+    assert world.balance(learner.id) == 4 and seats_taken(app, course_id) == 0
+    verify_ledger()
+
+
+def test_card_paid_ended_and_foreign_enrolments_are_not_cancelled_here(world, app, verify_ledger):
+    courses = [world.course(f"Course {i}", f"course-{i}", price="2") for i in range(2)]
+    learner, _ = world.learner(credits=10)
+    other, _ = world.learner(credits=10)
+    card = world.enrol_by_card(learner.id, courses[0], order_id=999)
+    ended = world.enrol(learner.id, courses[1], days_from_today=0)
+    with app.app_context(), write_transaction():  # it ran last month
+        row = db.session.get(Enrolment, ended)
+        row.start_date, row.end_date = row.start_date - timedelta(days=40), row.end_date - timedelta(days=40)
+    foreign = world.enrol(other.id, courses[0], days_from_today=3)
+
+    page = world.admin.get(f"/admin/credits/{learner.id}").get_data(as_text=True)
+    assert "Refund the order to cancel" in text_of(page, f"user-enrolment-{card}")
+    assert 'href="/admin/orders/999"' in page
+    assert "Cancel and return" not in text_of(page, f"user-enrolment-{ended}")
+    for enrolment_id in (card, ended):
+        refused = world.admin.submit(cancel_url(learner.id, enrolment_id), {"reason": "Please"})
+        assert refused.status_code == 409
+        assert "a card payment is undone by refunding its order" in refused.get_data(as_text=True)
+    assert world.admin.submit(cancel_url(learner.id, foreign), {"reason": "Please"}).status_code == 404
+    assert world.admin.submit(cancel_url(learner.id, 10**9), {"reason": "Please"}).status_code == 404
+    assert world.admin.submit(cancel_url(10**9, foreign), {"reason": "Please"}).status_code == 404
+    assert (world.balance(learner.id), world.balance(other.id)) == (8, 8)
+    assert world.admin.get("/admin/audit").get_data(as_text=True).count('data-action="enrolment-cancelled"') == 0
+    verify_ledger()
