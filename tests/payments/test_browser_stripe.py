@@ -43,3 +43,20 @@ def test_payment_confirmed_later_updates_the_page_and_widget_without_reload(
     assert page.evaluate("window.__same_page") is True
     page.screenshot(path=os.path.join(screenshot_dir, "payments-stripe-success.png"), full_page=True)
     verify_ledger()
+
+
+def test_cancel_on_the_stripe_page_comes_back_with_nothing_charged(page, live_server, fake_stripe, make_user,
+                                                                   make_pack, verify_ledger):
+    make_pack(credits=10, price_cents=9000, name="Starter pack")
+    log_in(page, live_server, make_user())
+    page.goto(f"{live_server}/packs")
+    page.get_by_role("button", name="Buy").click()
+    expect(page.get_by_role("heading", name="Fake Stripe Checkout")).to_be_visible()
+    page.get_by_role("link", name="Cancel").click()
+    expect(page).to_have_url(f"{live_server}/packs")
+    expect(page.get_by_text("Payment cancelled: nothing was charged and no credits were added.")).to_be_visible()
+    expect(page.get_by_test_id("balance")).to_have_text("0")
+    assert next(iter(fake_stripe.sessions.values()))["status"] == "expired"  # cannot be paid any more
+    page.goto(f"{live_server}/orders")
+    expect(page.get_by_text("expired")).to_be_visible()
+    verify_ledger()
