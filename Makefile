@@ -54,7 +54,8 @@ translations: $(VENV)/.installed
 ## make screenshots: refresh the README images in static/screenshots/ (browser test).
 screenshots: $(VENV)/.installed-test
 	bash tests/tools/ensure-chromium.sh
-	STOREFRONT_SCREENSHOTS=1 $(BIN)/python -m pytest -q -m browser tests/browser/test_foundation_browser.py
+	STOREFRONT_SCREENSHOTS=1 $(BIN)/python -m pytest -q -m browser tests/browser/test_foundation_browser.py \
+		tests/admin/test_browser.py tests/courses/test_browser.py tests/payments/test_browser_stripe.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

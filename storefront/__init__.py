@@ -12,7 +12,7 @@ from flask import Flask, g, request
 
 from .config import DEFAULTS, INSTANCE, ROOT, from_environment
 from .db import configure_engine, reset_write_intent, set_write_intent
-from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .extensions import csrf, db, limiter, login_manager, migrate
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

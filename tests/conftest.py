@@ -224,3 +224,20 @@ def screenshot_dir():
     path = os.path.join(os.path.dirname(__file__), "..", "test-output", "screenshots")
     os.makedirs(path, exist_ok=True)
     return os.path.abspath(path)
+
+
+README_SHOTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "static", "screenshots")
+
+
+@pytest.fixture(scope="session")
+def shoot(screenshot_dir):
+    """shoot(page, name, readme_name=None, full_page=True): a screenshot under
+    test-output/screenshots, copied to the README's static/screenshots/readme_name too
+    when STOREFRONT_SCREENSHOTS=1 (`make screenshots`)."""
+    def take(page, name, readme_name=None, full_page=True):
+        path = os.path.join(screenshot_dir, name)
+        page.screenshot(path=path, full_page=full_page)
+        if readme_name and os.environ.get("STOREFRONT_SCREENSHOTS") == "1":
+            os.makedirs(README_SHOTS, exist_ok=True)
+            shutil.copy(path, os.path.join(README_SHOTS, readme_name))
+    return take

@@ -3,7 +3,6 @@ credits with a reason; the learner's open page shows them without a reload; the 
 log lists the change. Real Chromium against the live server (SQLite)."""
 from __future__ import annotations
 
-import os
 
 import pytest
 from playwright.sync_api import expect
@@ -19,7 +18,7 @@ def log_in(page, base, user):
     page.wait_for_url(lambda url: "/auth/login" not in url)
 
 
-def test_admin_grants_credits_and_learner_sees_them(live_server, browser, make_user, screenshot_dir, verify_ledger):
+def test_admin_grants_credits_and_learner_sees_them(live_server, browser, make_user, shoot, verify_ledger):
     admin = make_user("ada@example.com", name="Ada Admin", admin=True)
     learner = make_user("lea@example.com", name="Léa Learner")
     make_user("noah@example.com", name="Noah Newcomer", credits=3)
@@ -35,7 +34,7 @@ def test_admin_grants_credits_and_learner_sees_them(live_server, browser, make_u
     page.get_by_test_id("filter-q").press_sequentially("lé", delay=50)
     expect(page.get_by_test_id("user-row")).to_have_count(1)  # narrowed live, no submit
     expect(page.get_by_test_id("user-row")).to_contain_text("lea@example.com")
-    page.screenshot(path=os.path.join(screenshot_dir, "admin-credits-filtered.png"), full_page=True)
+    shoot(page, "admin-credits-filtered.png")
 
     page.get_by_test_id("save-filter").click()
     expect(page.locator(".flash-success")).to_contain_text("Filter saved")
@@ -49,14 +48,14 @@ def test_admin_grants_credits_and_learner_sees_them(live_server, browser, make_u
     row.get_by_test_id("apply").click()
     expect(page.locator(f"#user-{learner.id}").get_by_test_id("row-balance")).to_have_text("20")
     expect(page.locator(f"#user-{learner.id}").get_by_test_id("row-message")).to_contain_text("now 20")
-    page.screenshot(path=os.path.join(screenshot_dir, "admin-credits-granted.png"), full_page=True)
+    shoot(page, "admin-credits-granted.png", "admin-credits.png")
 
     # the learner's page, opened before the grant, updates by itself (widget poll)
     expect(learner_page.get_by_test_id("balance")).to_have_text("20", timeout=10_000)
-    learner_page.screenshot(path=os.path.join(screenshot_dir, "learner-sees-20.png"), full_page=True)
+    shoot(learner_page, "learner-sees-20.png")
 
     page.goto(f"{live_server}/admin/audit")
     expect(page.get_by_test_id("audit-table")).to_contain_text("credits-adjusted")
     expect(page.get_by_test_id("audit-table")).to_contain_text("Welcome gift")
-    page.screenshot(path=os.path.join(screenshot_dir, "admin-audit-log.png"), full_page=True)
+    shoot(page, "admin-audit-log.png")
     verify_ledger()

@@ -6,10 +6,7 @@ French — with the strict CSP on, and not one console error.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -20,8 +17,6 @@ from storefront.ledger import service as ledger
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("backend", ["sqlite"])]
 
-ROOT = Path(__file__).resolve().parents[2]
-README_SHOTS = ROOT / "static" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
 
 
@@ -35,20 +30,11 @@ def console_problems(page):
     return problems
 
 
-def shoot(page, screenshot_dir, name, readme_name=None):
-    """Save under test-output; README images too when STOREFRONT_SCREENSHOTS=1 (make screenshots)."""
-    path = os.path.join(screenshot_dir, name)
-    page.screenshot(path=path)
-    if readme_name and os.environ.get("STOREFRONT_SCREENSHOTS") == "1":
-        README_SHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, README_SHOTS / readme_name)
-
-
 def balance(page):
     return page.locator("#credit-widget .balance")
 
 
-def test_register_login_live_balance_and_french(page, live_server, runner, screenshot_dir, console_problems):
+def test_register_login_live_balance_and_french(page, live_server, runner, shoot, console_problems):
     page.set_viewport_size(VIEWPORT)
     page.goto(live_server + "/")
     expect(page.locator("#credit-widget")).to_contain_text("Log in to see your credits")
@@ -78,13 +64,13 @@ def test_register_login_live_balance_and_french(page, live_server, runner, scree
     expect(page.get_by_test_id("balance")).to_have_text("20", timeout=10_000)
     expect(balance(page)).to_contain_text("credits")
     assert page.evaluate("window.__sameDocument") is True
-    shoot(page, screenshot_dir, "foundation-home-en.png")
+    shoot(page, "foundation-home-en.png", full_page=False)
 
     page.get_by_role("button", name="Français").click()
     expect(balance(page)).to_have_text(re.compile(r"Crédits disponibles :\s*20\s*crédits"))
     expect(page.locator("#credit-widget h2")).to_have_text("Mon compte de crédits pédagogiques")
     expect(page.get_by_role("link", name="Recharger mon compte")).to_be_visible()
-    shoot(page, screenshot_dir, "foundation-home-fr.png")
+    shoot(page, "foundation-home-fr.png", full_page=False)
 
     page.get_by_role("link", name="Mes crédits").click()
     expect(page.locator("table")).to_contain_text("Crédits attribués par un administrateur — Welcome gift")
@@ -111,21 +97,21 @@ def test_widget_refreshes_on_the_credits_changed_event(app, page, live_server, m
     assert console_problems == []
 
 
-def test_readme_screenshots_of_the_demo_shop(page, live_server, runner, screenshot_dir, console_problems):
+def test_readme_screenshots_of_the_demo_shop(page, live_server, runner, shoot, console_problems):
     """The demo data as `make run` shows it: the images the README uses."""
     assert runner.invoke(args=["demo", "load"]).exit_code == 0
     page.set_viewport_size(VIEWPORT)
     page.goto(live_server + "/")
     expect(page.locator("#credit-widget")).to_be_visible()
-    shoot(page, screenshot_dir, "home-anonymous.png", "home-anonymous.png")
+    shoot(page, "home-anonymous.png", "home-anonymous.png", full_page=False)
     page.goto(live_server + "/auth/login")
     page.get_by_label("Email").fill("lea@example.com")
     page.get_by_label("Password").fill("learner-demo-1")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_test_id("balance")).to_have_text("20")
     expect(page.locator("#credit-widget .expiry")).to_contain_text("5 credits expire on")
-    shoot(page, screenshot_dir, "home-learner.png", "home-learner.png")
+    shoot(page, "home-learner.png", "home-learner.png", full_page=False)
     page.get_by_role("link", name="My credits").click()
     expect(page.locator("h1")).to_have_text("My credit history")
-    shoot(page, screenshot_dir, "credit-history.png", "credit-history.png")
+    shoot(page, "credit-history.png", "credit-history.png", full_page=False)
     assert console_problems == []

@@ -1,7 +1,6 @@
 """The learner's story in a real Chromium, with htmx and with JavaScript disabled."""
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 
 import pytest
@@ -29,7 +28,7 @@ def log_in(page, base, user):
     page.wait_for_url(base + "/")
 
 
-def enrol_and_cancel(page, base, screenshot_dir, label):
+def enrol_and_cancel(page, base, shoot, label):
     balance = page.get_by_test_id("balance")
     page.goto(base + "/courses")
     if label == "htmx":
@@ -43,11 +42,11 @@ def enrol_and_cancel(page, base, screenshot_dir, label):
     page.get_by_test_id("continue").click()
     expect(page.get_by_test_id("cost")).to_have_text("5 credits")
     expect(page.get_by_test_id("after")).to_have_text("15 credits")
-    page.screenshot(path=os.path.join(screenshot_dir, f"courses-{label}-confirm.png"), full_page=True)
+    shoot(page, f"courses-{label}-confirm.png", "course-confirm.png" if label == "htmx" else None)
     page.get_by_test_id("enrol-button").click()
     expect(page.get_by_text("Enrolled — starts on")).to_be_visible()
     expect(balance).to_have_text("15")
-    page.screenshot(path=os.path.join(screenshot_dir, f"courses-{label}-enrolled.png"), full_page=True)
+    shoot(page, f"courses-{label}-enrolled.png")
 
     page.get_by_role("link", name="My courses").first.click()
     row = page.get_by_test_id("enrolment")
@@ -57,36 +56,36 @@ def enrol_and_cancel(page, base, screenshot_dir, label):
     expect(page.get_by_text("Enrolment cancelled: 5 credits returned.")).to_be_visible()
     expect(row.get_by_test_id("status")).to_have_text("Cancelled")
     expect(balance).to_have_text("20")
-    page.screenshot(path=os.path.join(screenshot_dir, f"courses-{label}-cancelled.png"), full_page=True)
+    shoot(page, f"courses-{label}-cancelled.png")
 
 
-def test_enrol_and_cancel_with_htmx(page, live_server, shop, make_user, screenshot_dir, balance_of, verify_ledger):
+def test_enrol_and_cancel_with_htmx(page, live_server, shop, make_user, shoot, balance_of, verify_ledger):
     learner = make_user(credits=20)
     log_in(page, live_server, learner)
-    enrol_and_cancel(page, live_server, screenshot_dir, "htmx")
+    enrol_and_cancel(page, live_server, shoot, "htmx")
     # Everything happened in one page load: htmx swapped fragments, the widget refreshed itself.
     assert page.evaluate("window.__noReload") is True
     assert balance_of(learner) == 20
     verify_ledger()
 
 
-def test_shortfall_shows_the_pack_offer(page, live_server, shop, make_user, screenshot_dir):
+def test_shortfall_shows_the_pack_offer(page, live_server, shop, make_user, shoot):
     log_in(page, live_server, make_user(credits=2))
     page.goto(live_server + "/courses/first-aid")
     expect(page.get_by_test_id("shortfall")).to_have_text("You need 3 more credits.")
     expect(page.get_by_test_id("buy-pack")).to_have_text("Buy Starter pack")
     expect(page.get_by_test_id("continue")).to_have_count(0)
-    page.screenshot(path=os.path.join(screenshot_dir, "courses-shortfall.png"), full_page=True)
+    shoot(page, "courses-shortfall.png")
 
 
-def test_enrol_and_cancel_without_javascript(browser, live_server, shop, make_user, screenshot_dir, balance_of,
+def test_enrol_and_cancel_without_javascript(browser, live_server, shop, make_user, shoot, balance_of,
                                              verify_ledger):
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     try:
         learner = make_user(credits=20)
         log_in(page, live_server, learner)
-        enrol_and_cancel(page, live_server, screenshot_dir, "nojs")
+        enrol_and_cancel(page, live_server, shoot, "nojs")
         page.goto(live_server + "/courses/public-speaking")
         assert balance_of(learner) == 20
     finally:

@@ -1,7 +1,6 @@
 """A learner buys a pack in a real Chromium with the simulated provider."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -19,7 +18,7 @@ def app_config():
     return {"STRIPE_SECRET_KEY": None}
 
 def test_learner_buys_a_pack_on_the_test_payment_page(page, live_server, make_user, make_pack,
-                                                      screenshot_dir, verify_ledger):
+                                                      shoot, verify_ledger):
     make_pack(credits=10, price_cents=9000, name="Starter pack")
     user = make_user()
     log_in(page, live_server, user)
@@ -30,5 +29,5 @@ def test_learner_buys_a_pack_on_the_test_payment_page(page, live_server, make_us
     page.get_by_role("button", name="Pay").click()
     expect(page.get_by_test_id("checkout-status")).to_contain_text("Payment received: 10 credits added")
     expect(page.get_by_test_id("balance")).to_have_text("10")
-    page.screenshot(path=os.path.join(screenshot_dir, "payments-simulated-success.png"), full_page=True)
+    shoot(page, "payments-simulated-success.png")
     verify_ledger()

@@ -2,7 +2,6 @@
 payment is confirmed a moment later and the success page and widget update by polling."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -22,7 +21,7 @@ def app_config(fake_stripe):
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
 
 def test_payment_confirmed_later_updates_the_page_and_widget_without_reload(
-        page, live_server, fake_stripe, make_user, make_pack, screenshot_dir, verify_ledger):
+        page, live_server, fake_stripe, make_user, make_pack, shoot, verify_ledger):
     fake_stripe.webhook_url = f"{live_server}/stripe/webhook"
     fake_stripe.async_payments = True  # the bank confirms a moment after the redirect
     make_pack(credits=10, price_cents=9000, name="Starter pack")
@@ -41,7 +40,7 @@ def test_payment_confirmed_later_updates_the_page_and_widget_without_reload(
     expect(page.get_by_test_id("checkout-status")).to_contain_text("Payment received: 10 credits added")
     expect(page.get_by_test_id("balance")).to_have_text("10")
     assert page.evaluate("window.__same_page") is True
-    page.screenshot(path=os.path.join(screenshot_dir, "payments-stripe-success.png"), full_page=True)
+    shoot(page, "payments-stripe-success.png", "payment-success.png")
     verify_ledger()
 
 

@@ -1,7 +1,6 @@
 """A learner with no credits pays a course by card in a real Chromium (simulated provider)."""
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 
 import pytest
@@ -19,7 +18,7 @@ def app_config():
 
 
 def test_learner_without_credits_pays_a_course_by_card(page, live_server, make_user, make_course,
-                                                       screenshot_dir, verify_ledger):
+                                                       shoot, verify_ledger):
     make_course("Forklift safety", price=5, price_cents=12000)
     start = date.today() + timedelta(days=20)
     user = make_user()
@@ -37,7 +36,7 @@ def test_learner_without_credits_pays_a_course_by_card(page, live_server, make_u
     status = page.get_by_test_id("checkout-status")
     expect(status).to_contain_text("Payment received: you are enrolled in Forklift safety, starting on")
     expect(page.get_by_test_id("balance")).to_have_text("0")
-    page.screenshot(path=os.path.join(screenshot_dir, "course-card-success.png"), full_page=True)
+    shoot(page, "course-card-success.png")
     status.get_by_role("link", name="My courses").click()
     row = page.get_by_test_id("enrolment")
     expect(row).to_contain_text("Forklift safety")
