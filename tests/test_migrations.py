@@ -112,3 +112,23 @@ def test_the_comparison_does_see_a_difference(empty_app, backend):
                                                            for c in changes if isinstance(c, tuple)}
     if backend == "postgresql":
         assert any(isinstance(c, list) and c[0][0] == "modify_type" for c in changes)
+
+
+def test_users_created_before_the_search_terms_are_found_by_their_words(empty_app, backend):
+    """0007 fills user_search_terms for the users already there (word-prefix filter)."""
+    flask_db(empty_app, "upgrade", "0006_refund_failed")
+    with empty_app.app_context(), db.engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO users (id, email, display_name, password_hash, role, created_at) VALUES "
+            "(1, 'e.zola@acme.example', 'Émile ZOLA', 'x', 'learner', '2026-01-01 00:00:00'), "
+            "(2, 'x@y.example', '', 'x', 'learner', '2026-01-01 00:00:00')"))
+    flask_db(empty_app, "upgrade")
+    with empty_app.app_context(), db.engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT user_id, term FROM user_search_terms")).all()
+        if backend == "postgresql":  # compared bytewise, so a prefix is a primary-key range
+            collation = connection.execute(sa.text(
+                "SELECT collation_name FROM information_schema.columns "
+                "WHERE table_name = 'user_search_terms' AND column_name = 'term'")).scalar()
+            assert collation == "C"
+    assert {term for user_id, term in rows if user_id == 1} == {"émile", "zola", "e", "acme", "example"}
+    assert {term for user_id, term in rows if user_id == 2} == {"x", "y", "example"}

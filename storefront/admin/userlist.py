@@ -1,10 +1,13 @@
 """The credits page's user list: filter, sort and paginate with a constant number of
 indexed queries, whatever the number of users.
 
-Filter semantics: `q` matches the BEGINNING of the display name or of the email
-(case-insensitive), so both predicates are index range scans (see the expression
-indexes in admin.models); a substring search could not use a B-tree index and would
-scan every user. The balance range uses the accounts' balance index.
+Filter semantics: `q` matches the beginning of the display name or of the email, or
+the beginning of words of them: "smi" finds "Emma Smith", "acme" finds everyone at
+acme.example, "emma sm" needs a word starting with each (case-insensitive). Each is an
+index range scan: the expression indexes of admin.models for the whole name and email,
+the primary key of `user_search_terms` for words (see auth.search). A substring search
+("mit" in "Smith") could not use a B-tree index and would scan every user. The balance
+range uses the accounts' balance index.
 """
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, literal, or_, select
+from sqlalchemy import func, literal, select, union
 
-from ..auth.models import User
+from ..auth.models import User, UserSearchTerm
+from ..auth.search import words
 from ..db import utcnow
 from ..extensions import db
 from ..ledger.models import Account, Lot
@@ -94,6 +98,31 @@ def _starts_with(column, q: str):
     return (lowered >= low) & (lowered < low + literal("\U0010ffff"))
 
 
+QUERY_WORDS_MAX = 5
+TOP = "\U0010ffff"  # above every character, bytewise (SQLite BINARY, PostgreSQL "C")
+
+
+def _word_prefix(word: str):
+    """Users with a word starting with `word`: a range on the terms' primary key."""
+    return select(UserSearchTerm.user_id).where(UserSearchTerm.term >= word, UserSearchTerm.term < word + TOP)
+
+
+def _matching_ids(q: str):
+    """Ids of the users `q` finds: whole name or email prefix, or every query word a
+    word prefix (one indexed range each; nested IN rather than INTERSECT, which SQLite
+    cannot parenthesise inside a UNION)."""
+    parts = [select(User.id).where(_starts_with(User.email, q)),
+             select(User.id).where(_starts_with(User.display_name, q))]
+    query_words = list(dict.fromkeys(words(q)))[:QUERY_WORDS_MAX]
+    if query_words:
+        first, *rest = query_words
+        by_words = _word_prefix(first)
+        for word in rest:
+            by_words = by_words.where(UserSearchTerm.user_id.in_(_word_prefix(word)))
+        parts.append(by_words)
+    return union(*parts)
+
+
 def matching(f: UserFilter):
     """SELECT of the users matching the filter (no order, no limit)."""
     stmt = select(User.id).join(Account, Account.user_id == User.id)
@@ -102,7 +131,7 @@ def matching(f: UserFilter):
 
 def _where(stmt, f: UserFilter):
     if f.q:
-        stmt = stmt.where(or_(_starts_with(User.email, f.q), _starts_with(User.display_name, f.q)))
+        stmt = stmt.where(User.id.in_(_matching_ids(f.q)))
     if f.min_balance is not None:
         stmt = stmt.where(Account.balance >= f.min_balance)
     if f.max_balance is not None:

@@ -43,6 +43,10 @@ class User(UserMixin, db.Model):
             raise RuntimeError("log in through auth.service.start_session")
         return self.current_session_token
 
+    # The words of the name and email, kept by auth.search on every flush (admin filter).
+    search_terms = relationship("UserSearchTerm", cascade="all, delete-orphan", lazy="select",
+                                passive_deletes=True)
+
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
 
@@ -68,3 +72,20 @@ class UserSession(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user = relationship(User)
+
+
+# Compared bytewise on PostgreSQL too ("C"), as SQLite's BINARY does: a prefix is then an
+# index range on the primary key whatever the database's collation.
+SEARCH_TERM = String(64).with_variant(String(64, collation="C"), "postgresql")
+
+
+class UserSearchTerm(db.Model):
+    """One lowercased word of a user's display name or email ("emma", "smith", "acme"):
+    the admin filter finds "Emma Smith" by "smi" or "acme" through the primary key
+    (term, user_id), on SQLite and PostgreSQL alike. Written only by `auth.search`."""
+
+    __tablename__ = "user_search_terms"
+
+    term: Mapped[str] = mapped_column(SEARCH_TERM, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
+                                         index=True)

@@ -26,13 +26,35 @@ def names(html: str) -> list[str]:
     return re.findall(r'<tr id="user-\d+"[^>]*>\s*<td><a [^>]*>([^<]+)</a>', html)
 
 
+def filtered(admin_client, q: str) -> list[str]:
+    return names(admin_client.get("/admin/credits", query_string={"q": q}).get_data(as_text=True))
+
+
 def test_filter_by_name_or_email_prefix(admin_client, learners):
-    html = admin_client.get("/admin/credits?q=al").get_data(as_text=True)
-    assert names(html) == ["Albert Durand", "Alice Martin"]
-    html = admin_client.get("/admin/credits?q=C.PET").get_data(as_text=True)
-    assert names(html) == ["Chloé Petit"]
+    assert filtered(admin_client, "al") == ["Albert Durand", "Alice Martin", "Bruno Alvarez"]  # ALvarez
+    assert filtered(admin_client, "C.PET") == ["Chloé Petit"]
     html = admin_client.get("/admin/credits?q=100%25").get_data(as_text=True)
     assert names(html) == [] and "No user matches this filter." in html
+
+
+def test_filter_finds_the_start_of_any_word_of_name_or_email(admin_client, learners, make_user):
+    assert filtered(admin_client, "mart") == ["Alice Martin"]         # a surname
+    assert filtered(admin_client, "PETIT") == ["Chloé Petit"]         # any case
+    assert filtered(admin_client, "chlo") == ["Chloé Petit"]
+    assert filtered(admin_client, "CHLOÉ") == ["Chloé Petit"]         # accented capitals too
+    assert filtered(admin_client, "corp") == ["Albert Durand"]        # the email's domain
+    assert filtered(admin_client, "durand albert") == ["Albert Durand"]  # words in any order
+    assert filtered(admin_client, "al dur") == ["Albert Durand"]      # every word must match
+    assert filtered(admin_client, "al zzz") == []
+    assert filtered(admin_client, "artin") == []                      # not inside a word
+    # a renamed learner is found by the new name only
+    from storefront.auth.models import User
+    with admin_client.application.app_context():
+        from storefront.db import write_transaction
+        with write_transaction():
+            db.session.get(User, learners["bruno"].id).display_name = "Bruno Zeller"
+    assert filtered(admin_client, "zel") == ["Bruno Zeller"]
+    assert filtered(admin_client, "alv") == []
 
 
 def test_balance_range_and_sort(admin_client, learners):

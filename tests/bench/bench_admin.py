@@ -51,6 +51,12 @@ def populate(conn, dialect: str, users: int, per_user: int) -> None:
         f"INSERT INTO users (id, email, display_name, password_hash, role, created_at) "
         f"{pre}SELECT i, 'user' || i || '@bench.example.com', {first} || ' Bench' || i, 'x', 'learner', "
         f"{ts} FROM {src}")
+    # The words each user is found by (what auth.search writes for every ORM-created user):
+    # first name, "bench<i>", "user<i>", "bench", "example", "com".
+    words = [f"lower({first})", "'bench' || i", "'user' || i", "'bench'", "'example'", "'com'"]
+    conn.exec_driver_sql(
+        f"INSERT INTO user_search_terms (term, user_id) {pre}"
+        + " UNION ALL ".join(f"SELECT {w}, i FROM {src}" for w in words))
     conn.exec_driver_sql(
         f"INSERT INTO accounts (id, user_id, balance, updated_at) {pre}SELECT i, i, {per_user}, {ts} FROM {src}")
     pre, src = numbers(dialect, users * per_user)
@@ -126,6 +132,8 @@ def run(backend: str, url: str, users: int, per_user: int, runs: int, tmp: Path)
     for label, page_url in (("first page", "/admin/credits"),
                             ("filtered q=user123", "/admin/credits?q=user123"),
                             ("filtered q=emma", "/admin/credits?q=emma"),
+                            ("word prefix q=bench4242", "/admin/credits?q=bench4242"),
+                            ("two words q=emma+bench44", "/admin/credits?q=emma+bench44"),
                             ("balance range + sort", "/admin/credits?min=5&max=20&sort=-balance"),
                             ("page 40", "/admin/credits?page=40")):
         ms = median_ms(client, page_url, runs)
