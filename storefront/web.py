@@ -7,6 +7,11 @@ from urllib.parse import urlsplit
 
 from flask import abort, g, render_template, request, url_for
 from flask_login import current_user, login_required
+from werkzeug.routing import IntegerConverter
+
+# The largest number an INTEGER column holds (ids, amounts) on PostgreSQL; SQLite
+# stores 64 bits but the Python driver refuses anything larger, with an error.
+INTEGER_MAX = 2**31 - 1
 
 
 def is_htmx() -> bool:
@@ -82,3 +87,12 @@ def parse_int(value, *, minimum: int | None = None, maximum: int | None = None) 
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         return None
     return number
+
+
+class IntegerIdConverter(IntegerConverter):
+    """`<int:...>` in routes: a number beyond any stored id names nothing (404), instead
+    of failing in the database (PostgreSQL: integer out of range; SQLite's driver:
+    too large to convert)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=INTEGER_MAX, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
