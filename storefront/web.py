@@ -77,14 +77,20 @@ def admin_required(view):
 
 
 def parse_int(value, *, minimum: int | None = None, maximum: int | None = None) -> int | None:
-    """A whole number from a form field, or None when it is not one (or out of range)."""
+    """A whole number from a form field, or None when it is not one (or out of range).
+
+    Without explicit bounds, the range is what an INTEGER column holds: the number may
+    be compared with ids and amounts in the database without failing there.
+    """
+    minimum = -INTEGER_MAX if minimum is None else minimum
+    maximum = INTEGER_MAX if maximum is None else maximum
     if value is None:
         return None
     text = str(value).strip()
     if not text or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())) or len(text) > 12:
         return None
     number = int(text)
-    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+    if number < minimum or number > maximum:
         return None
     return number
 

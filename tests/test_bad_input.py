@@ -18,3 +18,18 @@ def test_an_id_beyond_the_database_integers_names_nothing(client, make_user, log
         for url in (f"/packs/{number}/buy", f"/my/courses/{number}/cancel", f"/admin/courses/{number}/publish"):
             assert client.submit(url, {"quantity": "1"}).status_code == 404, url
     assert client.get("/orders/2147483647").status_code == 404  # the largest id is still an id
+
+
+def test_numbers_in_query_strings_past_the_database_integers_are_ignored(client, make_user, login):
+    """?before= on the credit history, ?admin= on the audit log, ?before= on a learner's
+    ledger and ?order= on the checkout cancel link reached the database unbounded: a
+    500 on PostgreSQL from 2**31 on (and on SQLite past 2**63)."""
+    admin = make_user(admin=True, credits=3)
+    login(client, admin)
+    for number in ("2147483648", "99999999999999999999"):
+        history = client.get(f"/credits?before={number}")
+        assert history.status_code == 200 and "test credits" in history.get_data(as_text=True)
+        assert client.get(f"/admin/audit?admin={number}").status_code == 200
+        assert client.get(f"/admin/credits/{admin.id}?before={number}").status_code == 200
+        cancelled = client.get(f"/checkout/cancel?order={number}&token=x")
+        assert cancelled.status_code == 303 and cancelled.headers["Location"].endswith("/packs")
