@@ -4,6 +4,8 @@ One test per defect that the bad-input campaign found, each on both databases.
 """
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 
 def test_an_id_beyond_the_database_integers_names_nothing(client, make_user, login):
     """Path ids past 2**31 - 1 were a 500: "integer out of range" on PostgreSQL, "Python
@@ -33,3 +35,15 @@ def test_numbers_in_query_strings_past_the_database_integers_are_ignored(client,
         assert client.get(f"/admin/credits/{admin.id}?before={number}").status_code == 200
         cancelled = client.get(f"/checkout/cancel?order={number}&token=x")
         assert cancelled.status_code == 303 and cancelled.headers["Location"].endswith("/packs")
+
+
+def test_audit_log_from_the_first_day_of_the_calendar(client, make_user, login):
+    """?from=0001-01-01 was a 500: the day before it does not exist (OverflowError)."""
+    login(client, make_user(admin=True))
+    client.get("/admin/export/balances.csv").get_data()  # an audit event, today
+    for query in ("from=0001-01-01", "from=0001-01-01&to=9999-12-31", "to=9999-12-31"):
+        page = client.get(f"/admin/audit?{query}")
+        assert page.status_code == 200, query
+        assert "Balances downloaded." in page.get_data(as_text=True)
+    later = date.today() + timedelta(days=2)  # whatever the local and UTC days
+    assert "Balances downloaded." not in client.get(f"/admin/audit?from={later}").get_data(as_text=True)
