@@ -6,6 +6,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from sqlalchemy import func, select
+
+from storefront.extensions import db
+
+from payments.course_helpers import make_course  # noqa: F401  (fixture)
+
 
 def test_an_id_beyond_the_database_integers_names_nothing(client, make_user, login):
     """Path ids past 2**31 - 1 were a 500: "integer out of range" on PostgreSQL, "Python
@@ -47,3 +53,28 @@ def test_audit_log_from_the_first_day_of_the_calendar(client, make_user, login):
         assert "Balances downloaded." in page.get_data(as_text=True)
     later = date.today() + timedelta(days=2)  # whatever the local and UTC days
     assert "Balances downloaded." not in client.get(f"/admin/audit?from={later}").get_data(as_text=True)
+
+
+def test_a_start_date_at_the_end_of_the_calendar_is_refused(app, client, make_user, login, make_course):  # noqa: F811
+    """In a course without a last start date, 9999-12-31 was a 500 on the course page and
+    on enrolling (its end date is past the calendar's last day), and paying by card
+    started a checkout whose fulfilment would have failed the same way."""
+    from storefront.enrolment.models import Enrolment
+    from storefront.payments.models import Order
+
+    learner = make_user(credits=20)
+    course = make_course(price=5, price_cents=12000, last_start_date=None)
+    login(client, learner)
+    message = "The last possible start date for this course is"
+    for start in ("9999-12-31", (date.today() + timedelta(days=3660)).isoformat()):
+        page = client.get(f"/courses/{course.slug}?start_date={start}")
+        assert page.status_code == 422 and message in page.get_data(as_text=True)
+        enrol = client.submit(f"/courses/{course.slug}/enrol", {"start_date": start})
+        assert enrol.status_code == 422 and message in enrol.get_data(as_text=True)
+        buy = client.submit(f"/courses/{course.slug}/buy", {"start_date": start})
+        assert buy.status_code == 422 and message in buy.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Enrolment)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 0
+    in_five_years = (date.today() + timedelta(days=5 * 365)).isoformat()
+    assert client.get(f"/courses/{course.slug}?start_date={in_five_years}").status_code == 200
