@@ -4,6 +4,7 @@ One test per defect that the bad-input campaign found, each on both databases.
 """
 from __future__ import annotations
 
+import io
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
@@ -78,3 +79,33 @@ def test_a_start_date_at_the_end_of_the_calendar_is_refused(app, client, make_us
         assert db.session.scalar(select(func.count()).select_from(Order)) == 0
     in_five_years = (date.today() + timedelta(days=5 * 365)).isoformat()
     assert client.get(f"/courses/{course.slug}?start_date={in_five_years}").status_code == 200
+
+
+def test_a_nul_character_is_refused_with_a_message_before_any_view_reads_it(app, client, make_user, login):
+    """PostgreSQL cannot store or compare text with a NUL: searching, logging in, an
+    unknown slug, session id or token holding one, or a pack or course name with one,
+    were a 500 there. Now a 400 that says why, on both databases, and nothing changes."""
+    from storefront.catalog.models import Course, Pack
+
+    login(client, make_user(admin=True))
+    message = "The address or the form contains an invalid character (a null byte). Nothing was changed."
+    gets = ["/courses?q=%00", "/courses/a%00b", "/admin/credits?q=x%00", "/checkout/success?session_id=%00",
+            "/checkout/simulated/cs_%00", "/admin/bulk/%00", "/admin/import/%00/progress"]
+    for url in gets:
+        response = client.get(url)
+        assert response.status_code == 400 and message in response.get_data(as_text=True), url
+    posts = [("/auth/login", {"email": "a\x00@example.com", "password": "x"}),
+             ("/admin/packs/new", {"name": "Pack\x00", "credits": "5", "price": "50", "currency": "eur"}),
+             ("/admin/courses/new", {"title": "T", "slug": "t", "summary": "\x00", "price_credits": "4",
+                                     "duration_days": "30"}),
+             ("/admin/bulk/grant", {"q": "", "amount": "1", "reason": "why\x00"})]
+    for url, form in posts:
+        response = client.submit(url, form)
+        assert response.status_code == 400 and message in response.get_data(as_text=True), url
+    upload = client.submit("/admin/import", {"file": (io.BytesIO(b"a@b.c,1,x\n"), "in\x00.csv")})
+    assert upload.status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Pack)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Course)) == 0
+    french = client.get("/courses?q=%00", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "caractère invalide (un octet nul)" in french
