@@ -109,3 +109,23 @@ def test_a_nul_character_is_refused_with_a_message_before_any_view_reads_it(app,
         assert db.session.scalar(select(func.count()).select_from(Course)) == 0
     french = client.get("/courses?q=%00", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "caractère invalide (un octet nul)" in french
+
+
+def test_a_pack_is_taken_off_sale_only_when_the_form_says_so(app, client, make_user, login):
+    """Any value of `active` but "1" (empty, "abc"...) took the pack off sale."""
+    from storefront.catalog.models import Pack
+
+    login(client, make_user(admin=True))
+    assert client.submit("/admin/packs/new", {"name": "Ten", "credits": "10", "price": "90",
+                                              "currency": "eur"}).status_code == 303
+    with app.app_context():
+        pack_id = db.session.scalar(select(Pack.id))
+    for value in ("", "abc", "true", "01", ["abc", "1"]):
+        response = client.submit(f"/admin/packs/{pack_id}/active", {"active": value} if value != "" else {})
+        text = response.get_data(as_text=True)
+        assert response.status_code == 422 and "Nothing was changed" in text and "Ten" in text, value
+    with app.app_context():
+        assert db.session.get(Pack, pack_id).active is True
+    assert client.submit(f"/admin/packs/{pack_id}/active", {"active": "0"}).status_code == 303
+    with app.app_context():
+        assert db.session.get(Pack, pack_id).active is False
