@@ -129,3 +129,15 @@ def test_a_pack_is_taken_off_sale_only_when_the_form_says_so(app, client, make_u
     assert client.submit(f"/admin/packs/{pack_id}/active", {"active": "0"}).status_code == 303
     with app.app_context():
         assert db.session.get(Pack, pack_id).active is False
+
+
+def test_the_orders_filter_answers_a_real_http_status(client, make_user, login):
+    """?status=paid was passed to the page helper's HTTP status: the response's status
+    line read "0 paid" (no browser or server accepts that), and the filter was lost."""
+    login(client, make_user(admin=True))
+    for status in ("paid", "needs-refund", "expired"):
+        page = client.get(f"/admin/orders?status={status}")
+        assert page.status_code == 200 and page.status == "200 OK", status
+        assert f'value="{status}" selected' in page.get_data(as_text=True)
+    page = client.get("/admin/orders?status=abc")
+    assert page.status_code == 200 and " selected" not in page.get_data(as_text=True)
