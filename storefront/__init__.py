@@ -13,6 +13,7 @@ from flask import Flask, g, request
 from .config import DEFAULTS, INSTANCE, ROOT, from_environment
 from .db import configure_engine, reset_write_intent, set_write_intent
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .web import IntegerIdConverter
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -21,6 +22,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     instance = Path((test_config or {}).get("INSTANCE_PATH", INSTANCE))
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=True,
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    # Before any blueprint: the routes' <int:...> parameters are bound when registered.
+    app.url_map.converters["int"] = IntegerIdConverter
     app.config.update(DEFAULTS)
     app.config.update(from_environment(instance, test_config))
     if test_config:

@@ -18,7 +18,27 @@ def _page(status: int, title: str, message: str):
     return render_template("errors/error.html", title=title, message=message), status
 
 
+def _has_nul() -> bool:
+    """A NUL character in the path, the query string, a form field or an upload's name."""
+    texts = [request.path]
+    for fields in (request.args, request.form):
+        for key, values in fields.lists():
+            texts += [key, *values]
+    for key, upload in request.files.items(multi=True):
+        texts += [key, upload.filename or ""]
+    return any("\x00" in text for text in texts)
+
+
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul():
+        # Never part of an address, an email, a name or a date; and PostgreSQL cannot
+        # store or even compare text holding one (a 500 wherever a view queried it).
+        if _has_nul():
+            return _page(400, _("Bad request"), _("The address or the form contains an invalid character "
+                                                  "(a null byte). Nothing was changed."))
+        return None
+
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
         return _page(400, _("Form expired"), _("The form was too old or incomplete. Reload the page and try again."))

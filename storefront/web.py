@@ -7,6 +7,11 @@ from urllib.parse import urlsplit
 
 from flask import abort, g, render_template, request, url_for
 from flask_login import current_user, login_required
+from werkzeug.routing import IntegerConverter
+
+# The largest number an INTEGER column holds (ids, amounts) on PostgreSQL; SQLite
+# stores 64 bits but the Python driver refuses anything larger, with an error.
+INTEGER_MAX = 2**31 - 1
 
 
 def is_htmx() -> bool:
@@ -72,13 +77,28 @@ def admin_required(view):
 
 
 def parse_int(value, *, minimum: int | None = None, maximum: int | None = None) -> int | None:
-    """A whole number from a form field, or None when it is not one (or out of range)."""
+    """A whole number from a form field, or None when it is not one (or out of range).
+
+    Without explicit bounds, the range is what an INTEGER column holds: the number may
+    be compared with ids and amounts in the database without failing there.
+    """
+    minimum = -INTEGER_MAX if minimum is None else minimum
+    maximum = INTEGER_MAX if maximum is None else maximum
     if value is None:
         return None
     text = str(value).strip()
     if not text or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())) or len(text) > 12:
         return None
     number = int(text)
-    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+    if number < minimum or number > maximum:
         return None
     return number
+
+
+class IntegerIdConverter(IntegerConverter):
+    """`<int:...>` in routes: a number beyond any stored id names nothing (404), instead
+    of failing in the database (PostgreSQL: integer out of range; SQLite's driver:
+    too large to convert)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=INTEGER_MAX, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)

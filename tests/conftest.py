@@ -171,6 +171,40 @@ def make_user(app):
 
 
 @pytest.fixture
+def make_pack(app):
+    """make_pack(credits=10, price_cents=9000, ...) -> pack id, committed (the courses
+    tests keep their own, by name, in tests/courses/conftest.py)."""
+    from storefront.catalog.models import Pack
+
+    def factory(credits=10, price_cents=9000, validity_days=None, name=None, currency="eur", active=True):
+        with app.app_context(), write_transaction():
+            pack = Pack(name=name or f"{credits} credits", credits=credits, price_cents=price_cents,
+                        currency=currency, validity_days=validity_days, active=active)
+            db.session.add(pack)
+            db.session.flush()
+            return pack.id
+
+    return factory
+
+
+@pytest.fixture
+def fast_password_hashing(monkeypatch):
+    """Many users or failed logins per test: cheap hashes (tests only) keep the suite fast.
+    Used by every admin test (tests/admin/conftest.py) and by the bad-input campaign."""
+    from werkzeug.security import generate_password_hash
+
+    import storefront.auth.models as models
+    import storefront.auth.views as views
+
+    def cheap(password):
+        return generate_password_hash(password, method="pbkdf2:sha256:1")
+
+    monkeypatch.setattr(models, "generate_password_hash", cheap)
+    # The hash checked for unknown emails (so that timing does not tell them apart).
+    monkeypatch.setattr(views, "_dummy_hash", lambda: cheap("no-such-account"))
+
+
+@pytest.fixture
 def login():
     def do_login(client: Client, user: UserInfo):
         response = client.submit("/auth/login", {"email": user.email, "password": user.password})

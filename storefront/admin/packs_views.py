@@ -106,7 +106,12 @@ def _edit(pack: Pack | None):
 def pack_active(pack_id: int):
     """Deactivate (no longer sold; past purchases untouched) or reactivate a pack."""
     pack = _pack_or_404(pack_id)
-    active = request.form.get("active") == "1"
+    choice = request.form.get("active")
+    if choice not in ("0", "1"):  # the button sends one of them: anything else decides nothing
+        flash(_("Nothing was changed: the form did not say whether to put the pack on sale. "
+                "Reload the page and try again."), "error")
+        return packs()[0], 422
+    active = choice == "1"
     if pack.active != active:
         pack.active = active
         audit.record(current_user, "pack-activated" if active else "pack-deactivated", target=pack,

@@ -1,7 +1,7 @@
 """Dashboard and audit log."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timezone
 
 from flask import request
 from flask_babel import gettext as _
@@ -49,7 +49,7 @@ def audit_log():
     if admin_id:
         query = query.where(AuditEvent.actor_id == admin_id)
     if start:
-        query = query.where(AuditEvent.created_at >= end_of_day(start - timedelta(days=1)))
+        query = query.where(AuditEvent.created_at >= datetime.combine(start, time.min, tzinfo=timezone.utc))
     if end:
         query = query.where(AuditEvent.created_at <= end_of_day(end))
     events = db.session.scalars(query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())

@@ -25,6 +25,10 @@ from ..ledger import service as ledger
 from .models import Enrolment, PaidBy, Status, live_key, order_reference
 
 FORM_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# The latest start a learner may choose, even in a course with no last start date: a
+# date further ahead is a typing mistake (and near 9999-12-31 the course would end
+# after the last day of the calendar).
+START_HORIZON = timedelta(days=3650)
 
 
 class EnrolmentError(Exception):
@@ -84,11 +88,15 @@ def _malformed():
 
 
 def check_start_date(start: date, last_start_date: date | None, on: date | None = None) -> date:
+    """The start date, if the learner may start then: not in the past, not after the
+    course's last start date, and not more than START_HORIZON ahead (TOO_LATE, with
+    the latest possible date)."""
     on = on or today()
     if start < on:
         raise InvalidStartDate(InvalidStartDate.PAST, last_start_date)
-    if last_start_date is not None and start > last_start_date:
-        raise InvalidStartDate(InvalidStartDate.TOO_LATE, last_start_date)
+    latest = min(on + START_HORIZON, last_start_date or date.max)
+    if start > latest:
+        raise InvalidStartDate(InvalidStartDate.TOO_LATE, latest)
     return start
 
 

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..extensions import db
-from ..web import add_triggers, render, trigger
+from ..web import add_triggers, parse_int, render, trigger
 from . import service
 from .models import Account, Entry
 from .signals import credits_changed
@@ -50,7 +50,7 @@ def widget():
 @bp.get("")
 @login_required
 def history():
-    before = request.args.get("before", type=int)
+    before = parse_int(request.args.get("before"), minimum=1)
     account_id = db.session.scalar(select(Account.id).where(Account.user_id == current_user.id))
     query = (select(Entry).where(Entry.account_id == account_id)
              .order_by(Entry.id.desc()).limit(PAGE_SIZE + 1))

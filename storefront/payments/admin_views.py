@@ -41,7 +41,8 @@ def index():
         status = None
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     rows = db.session.scalars(query.order_by(Order.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    return render("payments/admin_orders.html", orders=rows, status=status,
+    # `status=` would be render's HTTP status (the response's status line was "0 paid").
+    return render("payments/admin_orders.html", orders=rows, status_filter=status,
                   statuses=Status.ALL, page=page, more=total > page * PAGE_SIZE)
 
 

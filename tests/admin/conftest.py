@@ -70,11 +70,5 @@ def form_fields(client, user_id: int) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """Many users per test: a cheap hash (tests only) keeps the suite fast."""
-    from werkzeug.security import generate_password_hash
-
-    import storefront.auth.models as models
-
-    monkeypatch.setattr(models, "generate_password_hash",
-                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"))
+def _fast_hashing(fast_password_hashing):
+    """Many users per test: cheap password hashes (the fixture is in tests/conftest.py)."""

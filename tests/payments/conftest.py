@@ -7,7 +7,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from storefront.catalog.models import Pack
 from storefront.db import write_transaction
 from storefront.extensions import db
 from storefront.ledger import service as ledger
@@ -27,19 +26,6 @@ def fake_stripe():
 def app_config(fake_stripe):
     return {"STRIPE_SECRET_KEY": "sk_test_fake", "STRIPE_API_BASE": fake_stripe.base_url,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "MAIL_BACKEND": "memory"}
-
-
-@pytest.fixture
-def make_pack(app):
-    def factory(credits=10, price_cents=9000, validity_days=None, name=None, currency="eur", active=True):
-        with app.app_context(), write_transaction():
-            pack = Pack(name=name or f"{credits} credits", credits=credits, price_cents=price_cents,
-                        currency=currency, validity_days=validity_days, active=active)
-            db.session.add(pack)
-            db.session.flush()
-            return pack.id
-
-    return factory
 
 
 class Shop:
