@@ -106,3 +106,37 @@ def test_concurrent_requests_through_the_web_layer(app, make_user, make_course, 
     assert sorted(statuses) == [303, 409]
     assert balance_of(learner) == 15
     verify_ledger()
+
+
+def test_learner_and_admin_cancel_the_same_enrolment_at_once(app, make_user, make_course, login, balance_of,
+                                                             verify_ledger):
+    """Two cancellations racing through the web layer: the credits come back once."""
+    learner, course = make_user(credits=20), make_course(price=5, capacity=3)
+    enrolment_id = race(app, [(learner, course, None)])[0][1]
+    learner_client, admin_client = app.test_client(), app.test_client()
+    login(learner_client, learner)
+    login(admin_client, make_user(admin=True))
+    posts = [(learner_client, f"/my/courses/{enrolment_id}/cancel", {}),
+             (admin_client, f"/admin/credits/{learner.id}/enrolments/{enrolment_id}/cancel",
+              {"reason": "Asked by phone"})]
+    tokens = [client.csrf_token() for client, _, _ in posts]
+    barrier = threading.Barrier(2)
+    statuses = [None, None]
+
+    def post(i):
+        client, url, data = posts[i]
+        barrier.wait()
+        statuses[i] = client.post(url, data={"csrf_token": tokens[i], **data}).status_code
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # the learner's page says 409 when the admin was first; the admin's always redirects
+    # (cancelled, or "already cancelled")
+    assert statuses[1] == 303 and statuses[0] in (303, 409), statuses
+    assert balance_of(learner) == 20
+    with app.app_context():
+        assert db.session.get(Course, course.id).seats_taken == 0
+    verify_ledger()
