@@ -278,8 +278,7 @@ def cancel(enrolment: Enrolment, actor_user=None, *, reason: str | None = None, 
             raise NotCancellable("already cancelled")
         entries = ledger.reverse(enrolment.ledger_reference, reference=f"unenrol:{enrolment_id}",
                                  actor=ledger.Actor.of(actor_user),
-                                 reason=f"Enrolment #{enrolment_id} cancelled"
-                                 + (f" by an administrator: {reason}" if reason else ""))
+                                 reason=reason or f"Enrolment #{enrolment_id} cancelled")
     db.session.expire(enrolment, ["cancelled_at", "live_key"])
     _forget_course(course_id)
     return entries

@@ -356,7 +356,10 @@ def test_admin_cancels_an_upcoming_enrolment_once_with_a_reason(world, app, veri
     assert (world.balance(learner.id), seats_taken(app, course_id)) == (10, 0)
 
     history = client.get("/credits").get_data(as_text=True)
-    assert "Enrolment cancelled: credits returned" in history
+    assert "Enrolment cancelled by an administrator: credits returned — Moved to the March session" in history
+    client.submit("/lang", {"lang": "fr", "next": "/credits"})
+    assert ("Inscription annulée par un administrateur : crédits restitués — Moved to the March session"
+            in client.get("/credits").get_data(as_text=True))
     assert "cancelled" in client.get("/my/courses").get_data(as_text=True).lower()
     audit = world.admin.get("/admin/audit").get_data(as_text=True)
     rows = re.findall(r'<tr data-action="enrolment-cancelled">(.*?)</tr>', audit, re.S)
@@ -378,6 +381,7 @@ def test_admin_cancels_a_running_enrolment_the_learner_cannot(world, app, verify
     done = world.admin.submit(cancel_url(learner.id, enrolment_id), {"reason": "Course moved, learner ill"})
     assert done.status_code == 303
     assert world.balance(learner.id) == 4 and seats_taken(app, course_id) == 0
+    assert "Enrolment cancelled by an administrator" in client.get("/credits").get_data(as_text=True)
     verify_ledger()
 
 
@@ -405,4 +409,16 @@ def test_card_paid_ended_and_foreign_enrolments_are_not_cancelled_here(world, ap
     assert world.admin.submit(cancel_url(10**9, foreign), {"reason": "Please"}).status_code == 404
     assert (world.balance(learner.id), world.balance(other.id)) == (8, 8)
     assert world.admin.get("/admin/audit").get_data(as_text=True).count('data-action="enrolment-cancelled"') == 0
+    verify_ledger()
+
+
+def test_an_admin_cancelling_their_own_enrolment_reads_as_their_own(world, verify_ledger):
+    course_id = world.course("First aid", "first-aid", price="3")
+    admin, client = world.learner(admin=True, credits=5)
+    enrolment_id = world.enrol(admin.id, course_id, days_from_today=7)
+    assert client.submit(f"/my/courses/{enrolment_id}/cancel").status_code == 303
+    history = client.get("/credits").get_data(as_text=True)
+    rows = re.search(r'<tbody id="history-rows">(.*?)</tbody>', history, re.S).group(1)
+    assert "Enrolment cancelled: credits returned" in rows and "cancelled by an administrator" not in rows, rows
+    assert world.balance(admin.id) == 5
     verify_ledger()
