@@ -83,26 +83,35 @@ def test_double_submit_at_once_gives_the_first_result(app, make_user, make_cours
     verify_ledger()
 
 
+def post_at_once(posts) -> list[int]:
+    """Send every (client, url, form) POST at the same moment (CSRF token included);
+    the status codes, in the same order."""
+    tokens = [client.csrf_token() for client, _, _ in posts]
+    barrier = threading.Barrier(len(posts))
+    statuses = [None] * len(posts)
+
+    def post(i):
+        client, url, data = posts[i]
+        barrier.wait()
+        statuses[i] = client.post(url, data={"csrf_token": tokens[i], **data}).status_code
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(posts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return statuses
+
+
 def test_concurrent_requests_through_the_web_layer(app, make_user, make_course, login, balance_of, verify_ledger):
     """The same learner in two tabs: two POSTs with different form tokens."""
     learner, course = make_user(credits=20), make_course(price=5)
     clients = [app.test_client() for _ in range(2)]
     for client in clients:
         login(client, learner)
-    tokens = [client.csrf_token() for client in clients]
-    barrier = threading.Barrier(2)
-    statuses = [None, None]
-
-    def post(i):
-        barrier.wait()
-        statuses[i] = clients[i].post(f"/courses/{course.slug}/enrol", data={
-            "csrf_token": tokens[i], "start_date": NEXT_MONTH.isoformat(), "form_token": f"web-token-{i}xx"}).status_code
-
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    statuses = post_at_once([(client, f"/courses/{course.slug}/enrol",
+                              {"start_date": NEXT_MONTH.isoformat(), "form_token": f"web-token-{i}xx"})
+                             for i, client in enumerate(clients)])
     assert sorted(statuses) == [303, 409]
     assert balance_of(learner) == 15
     verify_ledger()
@@ -116,23 +125,9 @@ def test_learner_and_admin_cancel_the_same_enrolment_at_once(app, make_user, mak
     learner_client, admin_client = app.test_client(), app.test_client()
     login(learner_client, learner)
     login(admin_client, make_user(admin=True))
-    posts = [(learner_client, f"/my/courses/{enrolment_id}/cancel", {}),
-             (admin_client, f"/admin/credits/{learner.id}/enrolments/{enrolment_id}/cancel",
-              {"reason": "Asked by phone"})]
-    tokens = [client.csrf_token() for client, _, _ in posts]
-    barrier = threading.Barrier(2)
-    statuses = [None, None]
-
-    def post(i):
-        client, url, data = posts[i]
-        barrier.wait()
-        statuses[i] = client.post(url, data={"csrf_token": tokens[i], **data}).status_code
-
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    statuses = post_at_once([(learner_client, f"/my/courses/{enrolment_id}/cancel", {}),
+                             (admin_client, f"/admin/credits/{learner.id}/enrolments/{enrolment_id}/cancel",
+                              {"reason": "Asked by phone"})])
     # the learner's page says 409 when the admin was first; the admin's always redirects
     # (cancelled, or "already cancelled")
     assert statuses[1] == 303 and statuses[0] in (303, 409), statuses
