@@ -18,6 +18,7 @@ from ..ledger import service as ledger
 from ..ledger.models import Entry, Kind
 
 DELTA, SET = "delta", "set"
+REASON_MAX = 500  # characters of an admin's reason (adjustments, bulk grants, imports, cancellations)
 
 
 class AdjustError(Exception):

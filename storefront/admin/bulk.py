@@ -33,13 +33,13 @@ from ..ledger import service as ledger
 from ..ledger.models import Kind
 from ..web import parse_int
 from . import import_progress
+from .adjust import REASON_MAX
 from .models import BulkOperation, BulkStatus, CreditImport, ImportStatus
 from .userlist import UserFilter, matching
 
 BULK_MAX_USERS = 100_000
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
 IMPORT_MAX_ROWS = 50_000
-REASON_MAX = 500
 
 
 # --- bulk grant ------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import Response, current_app, flash, redirect, request, stream_with_context, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -31,13 +31,14 @@ def bulk_preview():
     if amount is None:
         errors.append(_("Enter a whole number of credits from 1 to %(max)d.", max=ledger.MAX_AMOUNT))
     reason = expires_at = None
-    for parse, field in ((parse_reason, "reason"), (parse_expiry, "expires")):
-        try:
-            value = parse(request.form.get(field))
-        except AdjustError as exc:
-            errors.append(adjust_message(exc))
-        else:
-            reason, expires_at = (value, expires_at) if field == "reason" else (reason, value)
+    try:
+        reason = parse_reason(request.form.get("reason"))
+    except AdjustError as exc:
+        errors.append(adjust_message(exc))
+    try:
+        expires_at = parse_expiry(request.form.get("expires"))
+    except AdjustError as exc:
+        errors.append(adjust_message(exc))
     if errors:
         return render("admin/bulk.html", status=422, op=None, errors=errors)
     try:
@@ -71,17 +72,11 @@ def bulk_confirm(token: str):
         return render("admin/bulk.html", status=422, op=_bulk_or_404(token), errors=[
             _("Nothing was granted: %(error)s", error=str(exc))])
     if applied:
-        flash(ngettext_users(op.count, op.amount), "success")
+        flash(ngettext("%(num)d user received %(amount)d credits.",
+                       "%(num)d users received %(amount)d credits.", op.count, amount=op.amount), "success")
     else:
         flash(_("This bulk grant was already applied: nothing was changed."), "info")
     return redirect(url_for("admin.bulk_show", token=token), code=303)
-
-
-def ngettext_users(users: int, amount: int) -> str:
-    from flask_babel import ngettext
-
-    return ngettext("%(num)d user received %(amount)d credits.",
-                    "%(num)d users received %(amount)d credits.", users, amount=amount)
 
 
 # --- CSV import ------------------------------------------------------------------------

@@ -34,7 +34,6 @@ SORTS = {
     "balance": (Account.balance.asc(), Account.user_id.asc()),
     "-balance": (Account.balance.desc(), Account.user_id.desc()),
 }
-FILTER_KEYS = ("q", "min", "max", "sort")
 
 
 @dataclass
@@ -75,7 +74,8 @@ class UserFilter:
         return {k: v for k, v in values.items() if v not in (None, "")}
 
     def saved_params(self) -> dict:
-        return {k: v for k, v in self.params(page=None).items() if k in FILTER_KEYS}
+        """The filter without its page (q, min, max, sort): what is saved and carried in forms."""
+        return self.params(page=None)
 
     @property
     def active(self) -> bool:
@@ -95,7 +95,7 @@ def _starts_with(column, q: str):
     # SQLite cannot use an expression index for LIKE, but does for a range. Its lower()
     # folds ASCII only, so both sides go through the same SQL lower().
     low = func.lower(literal(q))
-    return (lowered >= low) & (lowered < low + literal("\U0010ffff"))
+    return (lowered >= low) & (lowered < low + literal(TOP))
 
 
 QUERY_WORDS_MAX = 5
@@ -163,11 +163,11 @@ ROW_COLUMNS = (User.id, User.display_name, User.email, Account.id, Account.balan
                Account.updated_at)
 
 
-def _with_expiring(rows: list[UserRow], now: datetime | None = None) -> list[UserRow]:
+def _with_expiring(rows: list[UserRow]) -> list[UserRow]:
     """One grouped query for the whole page (the lots index), never one per row."""
     if not rows:
         return rows
-    now = now or utcnow()
+    now = utcnow()
     soon = dict(db.session.execute(
         select(Lot.account_id, func.sum(Lot.remaining))
         .where(Lot.account_id.in_([r.account_id for r in rows]), Lot.remaining > 0,

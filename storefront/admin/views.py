@@ -20,17 +20,16 @@ from ..enrolment.models import Enrolment
 from ..enrolment.service import admin_cancellable, enrolments_of, today
 from ..extensions import db
 from ..ledger import service as ledger
-from ..ledger.models import Account, Entry, Lot
+from ..ledger.models import Entry, Lot
 from ..payments.models import Order
 from ..web import admin_required, is_htmx, parse_int, render, safe_next
 from . import bp
-from .adjust import DELTA, SET, AdjustError, Adjustment, adjust as apply_adjustment
+from .adjust import DELTA, REASON_MAX, SET, AdjustError, Adjustment, adjust as apply_adjustment
 from .models import SavedFilter
 from .userlist import UserFilter, page_of_users, user_row
 
 HISTORY_PAGE = 50
 USER_ORDERS = 100  # newest orders shown on a learner's page (the rest: /admin/orders)
-REASON_MAX = 500
 
 
 @bp.context_processor
@@ -188,17 +187,14 @@ def adjust(user_id: int):
 
 def _adjust_answer(user: User, message: str, ok: bool):
     """htmx: the row alone (with the message); browsers: redirect back, or the error page."""
-    status = 200 if ok else 422
+    if not ok:
+        db.session.rollback()  # nothing of a refused change may be shown or kept
     if is_htmx():
-        if not ok:
-            db.session.rollback()  # nothing of a refused change may be shown or kept
-        row = user_row(user.id)
-        return render("admin/_user_row.html", status=status, row=row, message=message, ok=ok,
-                      values=request.form if not ok else {})
+        return render("admin/_user_row.html", status=200 if ok else 422, row=user_row(user.id),
+                      message=message, ok=ok, values=request.form if not ok else {})
     if ok:
         flash(message, "success")
         return redirect(safe_next(request.form.get("next"), "admin.credits"), code=303)
-    db.session.rollback()
     return _user_page(user, status=422, error=message, values=request.form)
 
 
@@ -220,15 +216,16 @@ def _user_page(user: User, status: int = 200, error: str | None = None, values=N
     entries = db.session.scalars(query).all()
     more = len(entries) > HISTORY_PAGE
     entries = entries[:HISTORY_PAGE]
+    next_before = entries[-1].id if more else None
+    if is_htmx():  # "Older changes": the ledger rows alone
+        return render("admin/_user_entries.html", status=status, user=user, entries=entries,
+                      next_before=next_before)
     lots = db.session.scalars(select(Lot).where(Lot.account_id == account.id)
                               .order_by(Lot.remaining == 0, Lot.expires_at.is_(None), Lot.expires_at,
                                         Lot.id.desc()).limit(100)).all()
-    extras = {} if is_htmx() else _user_extras(user.id)  # the htmx fragment is the ledger only
-    return render("admin/user_credits.html", fragment="admin/_user_entries.html", status=status,
-                  user=user, account=db.session.get(Account, account.id), row=user_row(user.id),
-                  entries=entries, lots=lots, now=utcnow(),
-                  next_before=entries[-1].id if more else None,
-                  error=error, values=values or {}, **extras)
+    return render("admin/user_credits.html", status=status, user=user, account=account,
+                  row=user_row(user.id), entries=entries, lots=lots, now=utcnow(),
+                  next_before=next_before, error=error, values=values or {}, **_user_extras(user.id))
 
 
 @bp.post("/credits/<int:user_id>/enrolments/<int:enrolment_id>/cancel")
