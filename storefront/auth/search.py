@@ -25,11 +25,8 @@ def words(text: str | None) -> list[str]:
 
 
 def terms_of(display_name: str | None, email: str | None) -> set[str]:
-    found: list[str] = []
-    for word in words(display_name) + words(email):
-        if word not in found:
-            found.append(word)
-    return set(found[:WORDS_MAX])
+    """The first WORDS_MAX distinct words of the name, then of the email."""
+    return set(list(dict.fromkeys(words(display_name) + words(email)))[:WORDS_MAX])
 
 
 def _sync(user: User) -> None:

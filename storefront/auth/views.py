@@ -80,7 +80,8 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    # A new token on the server: the old cookie, wherever it was copied, stops working.
+    # This login session is revoked on the server: the old cookie, wherever it was copied,
+    # stops working (the user's other browsers stay logged in).
     end_session(current_user.current_session_token)
     logout_user()
     return redirect(url_for("shop.home"), code=303)

@@ -13,10 +13,10 @@ from sqlalchemy import func, or_, select
 
 from ..catalog.models import Course, Pack
 from ..extensions import db
+from ..ledger.service import MAX_AMOUNT
 from ..web import parse_int
 
 PAGE_SIZE = 20
-MAX_PRICE = 1_000_000
 
 
 @dataclass
@@ -45,7 +45,7 @@ def parse_filters(args, gettext) -> Filters:
     for name in ("min_price", "max_price"):
         raw = (args.get(name) or "").strip()
         if raw:
-            value = parse_int(raw, minimum=0, maximum=MAX_PRICE)
+            value = parse_int(raw, minimum=0, maximum=MAX_AMOUNT)  # no course costs more
             if value is None:
                 filters.errors.append(gettext("Prices are whole numbers of credits: %(value)s was ignored.", value=raw[:20]))
             setattr(filters, name, value)
@@ -65,6 +65,11 @@ def open_for_enrolment(on: date):
     """SQL condition: a seat is left and the last start date has not passed."""
     return (or_(Course.capacity.is_(None), Course.seats_taken < Course.capacity)
             & or_(Course.last_start_date.is_(None), Course.last_start_date >= on))
+
+
+def is_open(course: Course, on: date) -> bool:
+    """`open_for_enrolment`, for a course already loaded."""
+    return course.seats_left != 0 and (course.last_start_date is None or course.last_start_date >= on)
 
 
 def search(filters: Filters, on: date) -> tuple[list[Course], int]:

@@ -60,11 +60,12 @@ def _panel(course, *, step: str = "choose", start=None, error: str | None = None
     """The course page, or only its enrol panel for htmx, in the given step."""
     on = enrolment_service.today()
     start = start or on
+    is_open = catalogue.is_open(course, on)
     ctx = {"course": course, "step": step, "start": start, "error": error, "today": on,
            "end": start + timedelta(days=course.duration_days),
            "start_dates": catalogue.next_start_dates(course, on), "enrolment": enrolment,
            # Paying by card is offered beside credits (also when credits fall short).
-           "card_step": step, "card": course.price_cents is not None and _open(course, on)}
+           "card_step": step, "card": course.price_cents is not None and is_open}
     if current_user.is_authenticated:
         g.credit_summary = summary = ledger.summary(current_user.id)
         ctx["balance"] = summary.available
@@ -77,16 +78,11 @@ def _panel(course, *, step: str = "choose", start=None, error: str | None = None
             ctx["step"] = "shortfall"
             ctx["shortfall"] = -ctx["after"]
             ctx["pack"] = catalogue.pack_covering(-ctx["after"])
-        if ctx["step"] in ("choose", "confirm") and not _open(course, on):
+        if ctx["step"] in ("choose", "confirm") and not is_open:
             ctx["step"] = "closed"
         if ctx["step"] == "confirm":
             ctx["form_token"] = uuid.uuid4().hex
     return render("courses/detail.html", fragment="courses/_enrol.html", status=status, **ctx)
-
-
-def _open(course, on) -> bool:
-    seats_ok = course.capacity is None or course.seats_taken < course.capacity
-    return seats_ok and (course.last_start_date is None or course.last_start_date >= on)
 
 
 def _current_enrolment(course, on):

@@ -146,6 +146,17 @@ def _make_room(user_id: int, course_id: int, on: date) -> None:
     db.session.flush()
 
 
+def _add_enrolment(user_id: int, course_id: int, start: date, terms, **payment) -> Enrolment:
+    """The new live enrolment (flushed: it has its id), ending after the course's duration
+    as read in `terms` (from `_take_seat`); `payment`: how it was paid."""
+    enrolment = Enrolment(user_id=user_id, course_id=course_id, start_date=start,
+                          end_date=start + timedelta(days=terms.duration_days),
+                          live_key=live_key(user_id, course_id), created_at=utcnow(), **payment)
+    db.session.add(enrolment)
+    db.session.flush()
+    return enrolment
+
+
 def enrol(user, course: Course, start_date, form_token: str | None = None) -> Enrolment:
     """Enrol `user` in `course` from `start_date`, paying the course's credit price.
 
@@ -187,13 +198,8 @@ def _enrol_with_credits(user, course_id: int, start: date, form_token: str | Non
         raise CourseFull("no seat left")
     check_start_date(start, terms.last_start_date, on)
     _make_room(user.id, course_id, on)
-    enrolment = Enrolment(
-        user_id=user.id, course_id=course_id, start_date=start,
-        end_date=start + timedelta(days=terms.duration_days), credits_spent=terms.price_credits,
-        paid_by=PaidBy.CREDITS, form_token=form_token, live_key=live_key(user.id, course_id),
-        created_at=utcnow())
-    db.session.add(enrolment)
-    db.session.flush()
+    enrolment = _add_enrolment(user.id, course_id, start, terms, credits_spent=terms.price_credits,
+                               paid_by=PaidBy.CREDITS, form_token=form_token)
     entry = ledger.spend(user.id, terms.price_credits, reference=f"enrol:{enrolment.id}",
                          actor=ledger.Actor.of(user), reason=f"Enrolment #{enrolment.id}")
     enrolment.ledger_reference = entry.reference
@@ -228,14 +234,8 @@ def enrol_paid_by_card(order) -> Enrolment:
             if terms is None:
                 raise CourseNotAvailable(f"no course {course_id}")
             _make_room(order.user_id, course_id, today())
-            enrolment = Enrolment(
-                user_id=order.user_id, course_id=course_id, start_date=start,
-                end_date=start + timedelta(days=terms.duration_days), credits_spent=0,
-                paid_by=PaidBy.CARD, order_reference=reference,
-                live_key=live_key(order.user_id, course_id), created_at=utcnow())
-            db.session.add(enrolment)
-            db.session.flush()
-            return enrolment
+            return _add_enrolment(order.user_id, course_id, start, terms, credits_spent=0,
+                                  paid_by=PaidBy.CARD, order_reference=reference)
     except IntegrityError as exc:
         first = db.session.scalar(select(Enrolment).where(Enrolment.order_reference == reference))
         if first is not None:
