@@ -48,6 +48,11 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+def escape_like(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern (use with escape="\\")."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def configure_engine(engine: Engine) -> None:
     if engine.dialect.name != "sqlite":
         return

@@ -19,7 +19,7 @@ from sqlalchemy import func, literal, select, union
 
 from ..auth.models import User, UserSearchTerm
 from ..auth.search import words
-from ..db import utcnow
+from ..db import escape_like, utcnow
 from ..extensions import db
 from ..ledger.models import Account, Lot
 from ..ledger.service import MAX_AMOUNT
@@ -82,16 +82,12 @@ class UserFilter:
         return bool(self.q) or self.min_balance is not None or self.max_balance is not None
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _starts_with(column, q: str):
     """lower(column) starts with lower(q), in a form each database can serve from an index."""
     lowered = func.lower(column)
     if db.session.get_bind().dialect.name == "postgresql":
         # text_pattern_ops index + a constant prefix pattern: an index range scan.
-        return lowered.like(_escape_like(q.lower()) + "%", escape="\\")
+        return lowered.like(escape_like(q.lower()) + "%", escape="\\")
     # SQLite cannot use an expression index for LIKE, but does for a range. Its lower()
     # folds ASCII only, so both sides go through the same SQL lower().
     low = func.lower(literal(q))

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, or_, select
 
 from ..catalog.models import Course, Pack
+from ..db import escape_like
 from ..extensions import db
 from ..ledger.service import MAX_AMOUNT
 from ..web import parse_int
@@ -56,11 +57,6 @@ def parse_filters(args, gettext) -> Filters:
     return filters
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def open_for_enrolment(on: date):
     """SQL condition: a seat is left and the last start date has not passed."""
     return (or_(Course.capacity.is_(None), Course.seats_taken < Course.capacity)
@@ -76,7 +72,7 @@ def search(filters: Filters, on: date) -> tuple[list[Course], int]:
     """One page of published courses matching the filters, and the total count."""
     stmt = select(Course).where(Course.published.is_(True))
     if filters.q:
-        pattern = _like(filters.q.lower())
+        pattern = f"%{escape_like(filters.q.lower())}%"
         stmt = stmt.where(or_(func.lower(Course.title).like(pattern, escape="\\"),
                               func.lower(Course.summary).like(pattern, escape="\\")))
     if filters.min_price is not None:
