@@ -24,15 +24,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..catalog.models import Course
-from ..db import utcnow
 from ..extensions import db
 from .models import Enrolment, Status, live_key, order_reference
-from .service import (AlreadyEnrolled, CourseFull, _forget_course, _make_room, _take_seat, check_start_date,
-                      live_enrolment, parse_start_date, today)
+from .service import (AlreadyEnrolled, CourseFull, _forget_course, _make_room, _release, _take_seat,
+                      check_start_date, live_enrolment, parse_start_date, today)
 
 
 def check_purchase(user, course: Course, start_date) -> date:
@@ -69,14 +68,7 @@ def revoke(order_id: int) -> Enrolment | None:
     course_id = enrolment.course_id
     try:
         with db.session.begin_nested():
-            # Lock order as in enrolment.service: the course row first, then the enrolment.
-            db.session.execute(update(Course).where(Course.id == course_id, Course.seats_taken > 0)
-                               .values(seats_taken=Course.seats_taken - 1)
-                               .execution_options(synchronize_session=False))
-            done = db.session.execute(
-                update(Enrolment).where(Enrolment.id == enrolment.id, Enrolment.cancelled_at.is_(None))
-                .values(cancelled_at=utcnow(), live_key=None).execution_options(synchronize_session=False))
-            if done.rowcount != 1:
+            if not _release(enrolment.id, course_id):
                 raise _NothingToDo  # a concurrent call cancelled it: undo our seat change
     except _NothingToDo:
         return None

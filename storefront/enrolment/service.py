@@ -135,6 +135,20 @@ def _forget_course(course_id: int) -> None:
         db.session.expire(course, ["seats_taken"])
 
 
+def _release(enrolment_id: int, course_id: int) -> bool:
+    """Cancel the enrolment and free its seat, unless it is cancelled already (False:
+    the caller's savepoint must be rolled back, to undo the seat change). Lock order:
+    the course row first, then the enrolment (see the module docstring)."""
+    db.session.execute(update(Course).where(Course.id == course_id, Course.seats_taken > 0)
+                       .values(seats_taken=Course.seats_taken - 1)
+                       .execution_options(synchronize_session=False))
+    done = db.session.execute(
+        update(Enrolment).where(Enrolment.id == enrolment_id, Enrolment.cancelled_at.is_(None))
+        .values(cancelled_at=utcnow(), live_key=None)
+        .execution_options(synchronize_session=False))
+    return done.rowcount == 1
+
+
 def _make_room(user_id: int, course_id: int, on: date) -> None:
     """Refuse a second live enrolment; an ended one gives its key to the new one."""
     current = live_enrolment(user_id, course_id)
@@ -267,14 +281,7 @@ def cancel(enrolment: Enrolment, actor_user=None, *, reason: str | None = None, 
     enrolment_id, course_id = enrolment.id, enrolment.course_id
     with db.session.begin_nested():
         # Lock order: course, enrolment, account (see the module docstring).
-        db.session.execute(update(Course).where(Course.id == course_id, Course.seats_taken > 0)
-                           .values(seats_taken=Course.seats_taken - 1)
-                           .execution_options(synchronize_session=False))
-        done = db.session.execute(
-            update(Enrolment).where(Enrolment.id == enrolment_id, Enrolment.cancelled_at.is_(None))
-            .values(cancelled_at=utcnow(), live_key=None)
-            .execution_options(synchronize_session=False))
-        if done.rowcount != 1:
+        if not _release(enrolment_id, course_id):
             raise NotCancellable("already cancelled")
         entries = ledger.reverse(enrolment.ledger_reference, reference=f"unenrol:{enrolment_id}",
                                  actor=ledger.Actor.of(actor_user),

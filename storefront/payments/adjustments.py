@@ -37,7 +37,6 @@ from .service import FULFILLERS, fulfil_checkout, lock_order
 
 log = logging.getLogger(__name__)
 
-COUNTED_REFUND_STATUSES = RefundStatus.COUNTED
 RESTORE_DISPUTE_WON, RESTORE_REFUND_FAILED = "dispute-won", "refund-failed"
 CLOSED_DISPUTE_STATUSES = ("won", "lost", "warning_closed")
 
@@ -76,6 +75,16 @@ def _reclaim(order: Order, row, amount_cents: int) -> None:
     order.credits_unrecovered += requested - recovered
 
 
+def _unreclaim(order: Order, row, restore_reference: str, cause: str) -> None:
+    """Undo what `_reclaim` did for this row: its share leaves the order's clawback
+    totals, and the product's restore hook gives back what was taken under its reference."""
+    order.credits_recovered -= row.credits_recovered
+    order.credits_unrecovered -= row.credits_requested - row.credits_recovered
+    hook = FULFILLERS[order.product_type].restore
+    if hook:
+        hook(order, row.reference, restore_reference, cause)
+
+
 def _derive_status(order: Order) -> str:
     if _active_disputes(order):
         return Status.DISPUTED
@@ -97,11 +106,7 @@ def _undo_refund(order: Order, refund: Refund) -> None:
     """
     refund.reversed = True
     order.refunded_cents = _refunded_cents(order)
-    order.credits_recovered -= refund.credits_recovered
-    order.credits_unrecovered -= refund.credits_requested - refund.credits_recovered
-    hook = FULFILLERS[order.product_type].restore
-    if hook:
-        hook(order, refund.reference, refund.reversal_reference, RESTORE_REFUND_FAILED)
+    _unreclaim(order, refund, refund.reversal_reference, RESTORE_REFUND_FAILED)
     log.info("order %s: refund %s %s, its effect undone", order.id, refund.provider_refund_id, refund.status)
 
 
@@ -116,17 +121,13 @@ def apply_adjustments(order: Order) -> None:
     for refund in order.refunds:
         if not refund.applied and not refund.is_void:
             _reclaim(order, refund, refund.amount_cents)
-            order.refunded_cents = min(order.amount_cents, order.refunded_cents + refund.amount_cents)
+            order.refunded_cents = _refunded_cents(order)
     for dispute in order.disputes:
         if not dispute.applied:
             _reclaim(order, dispute, dispute.amount_cents)
         if dispute.status == "won" and not dispute.restored:
-            hook = FULFILLERS[order.product_type].restore
-            if hook:  # packs: nothing to give back when nothing was clawed back
-                hook(order, dispute.reference, dispute.restore_reference, RESTORE_DISPUTE_WON)
+            _unreclaim(order, dispute, dispute.restore_reference, RESTORE_DISPUTE_WON)
             dispute.restored = True
-            order.credits_recovered -= dispute.credits_recovered
-            order.credits_unrecovered -= dispute.credits_requested - dispute.credits_recovered
     order.move_to(_derive_status(order))
     db.session.flush()
 
@@ -165,7 +166,7 @@ def _record_refunds(order: Order, refunds: list[dict], admin_id: int | None = No
     rows = {r.provider_refund_id: r for r in order.refunds}
     for refund in refunds:
         status, amount = refund.get("status"), refund.get("amount")
-        if status not in COUNTED_REFUND_STATUSES + RefundStatus.VOID or not amount:
+        if status not in RefundStatus.COUNTED + RefundStatus.VOID or not amount:
             continue
         row = rows.get(refund["id"])
         if row is None:
@@ -259,7 +260,7 @@ def admin_refund(order: Order, admin, *, amount_cents: int, idempotency_key: str
     """Refund through the provider, claw back the credits, audit; one transaction."""
     if not order.is_settled or not order.payment_intent_id:
         raise RefundRefused("only a paid order can be refunded")
-    if not 0 < amount_cents <= order.amount_cents - order.refunded_cents:
+    if not 0 < amount_cents <= order.refundable_cents:
         raise RefundRefused("the amount is more than what is left to refund")
     refund = get_provider(order.provider).create_refund(
         payment_intent=order.payment_intent_id, amount_cents=amount_cents, idempotency_key=idempotency_key)

@@ -14,7 +14,7 @@ from flask.cli import AppGroup
 
 from ..db import utcnow, write_transaction
 from .providers import ProviderError, get_provider
-from .service import fulfil_checkout, order_for_session
+from .service import fulfil_order, order_for_session
 
 payments = AppGroup("payments", help="Payments: reconcile with the payment provider.")
 
@@ -37,8 +37,8 @@ def reconcile(days):
                 before = order_for_session(session["id"])
                 if before is None or before.is_settled:
                     continue
-                order = fulfil_checkout(session["id"])
-                if order is not None and order.is_settled:
+                order = fulfil_order(before)
+                if order.is_settled:
                     fulfilled += 1
                     click.echo(f"Fulfilled order {order.id} (session {session['id']})")
         except ProviderError as exc:

@@ -209,10 +209,6 @@ class Dispute(db.Model):
     def restore_reference(self) -> str:
         return f"dispute-won:{self.provider_dispute_id}"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status not in ("won", "lost", "warning_closed")
-
 
 class SimulatedSession(db.Model):
     """The simulated provider's own record of a checkout (no Stripe key configured).

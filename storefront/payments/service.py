@@ -1,11 +1,12 @@
 """Checkout and fulfilment: the one path from "the provider says paid" to "goods granted".
 
-`fulfil_checkout(session_id)` is called by the webhook, the success page, the
-simulated provider and `flask payments reconcile`. It never trusts its caller: it
-re-reads the session from the provider and checks status, amount, currency and buyer
-against the order, then locks the order row so that concurrent callers (ten webhook
-deliveries, the webhook racing the success page) fulfil once; the ledger's UNIQUE
-reference "checkout:<session id>" is the last line of defence.
+`fulfil_checkout(session_id)` (`fulfil_order(order)` when the order is at hand) is
+called by the webhook, the success page, the simulated provider and `flask payments
+reconcile`. It never trusts its caller: it re-reads the session from the provider and
+checks status, amount, currency and buyer against the order, then locks the order row
+so that concurrent callers (ten webhook deliveries, the webhook racing the success
+page) fulfil once; the ledger's UNIQUE reference "checkout:<session id>" is the last
+line of defence.
 
 Products plug in through `register_fulfiller(product_type, fulfil, reclaim=, restore=)`:
 packs grant credits here; courses register their own.
@@ -141,19 +142,26 @@ def fulfil_checkout(session_id: str) -> Order | None:
     ours. Raises ProviderError when the provider cannot be asked (callers retry).
     """
     order = order_for_session(session_id)
-    if order is None or order.is_settled or order.status == Status.EXPIRED:
-        return order  # a replay costs this one query
-    session = get_provider(order.provider).retrieve_session(session_id)
+    return fulfil_order(order) if order is not None else None
+
+
+def fulfil_order(order: Order, session: dict | None = None) -> Order:
+    """`fulfil_checkout` for an order already at hand; `session`: the provider's session
+    when the caller has just read it from the provider (else it is read here)."""
+    if order.is_settled or order.status == Status.EXPIRED:
+        return order  # a replay costs no more
     if session is None:
-        raise ProviderError(f"the provider does not know session {session_id}")
+        session = get_provider(order.provider).retrieve_session(order.checkout_session_id)
+        if session is None:
+            raise ProviderError(f"the provider does not know session {order.checkout_session_id}")
+    if session.get("status") != "complete" or session.get("payment_status") != "paid":
+        return order  # still being confirmed (or abandoned): nothing to grant, no lock taken
     order = lock_order(order.id)
     if order.is_settled or order.status == Status.EXPIRED:
         return order
-    if session.get("status") != "complete" or session.get("payment_status") != "paid":
-        return order  # still being confirmed (or abandoned): nothing to grant yet
     problem = _mismatch(order, session)
     if problem:
-        log.error("checkout %s refused for order %s: %s", session_id, order.id, problem)
+        log.error("checkout %s refused for order %s: %s", order.checkout_session_id, order.id, problem)
         order.problem = problem
         if order.status == Status.PENDING:
             order.move_to(Status.FAILED)
@@ -193,7 +201,7 @@ def cancel_checkout(order: Order, token: str) -> Order:
         return order
     try:
         get_provider(order.provider).expire_session(order.checkout_session_id)
-        return close_checkout(order.checkout_session_id, expired=True) or order
+        return close_order(order, expired=True)
     except ProviderError as exc:
         log.warning("order %s: could not close checkout %s on cancel: %s", order.id,
                     order.checkout_session_id, exc)
@@ -203,11 +211,18 @@ def cancel_checkout(order: Order, token: str) -> Order:
 def close_checkout(session_id: str, *, expired: bool) -> Order | None:
     """An abandoned (expired) or declined (failed) checkout: confirmed with the provider."""
     order = order_for_session(session_id)
-    if order is None or order.status != Status.PENDING:
+    return close_order(order, expired=expired) if order is not None else None
+
+
+def close_order(order: Order, *, expired: bool) -> Order:
+    """`close_checkout` for an order already at hand."""
+    if order.status != Status.PENDING:
         return order
-    session = get_provider(order.provider).retrieve_session(session_id)
-    if session is None or session.get("payment_status") == "paid":
-        return fulfil_checkout(session_id) if session else order
+    session = get_provider(order.provider).retrieve_session(order.checkout_session_id)
+    if session is None:
+        return order
+    if session.get("payment_status") == "paid":
+        return fulfil_order(order, session)  # paid after all (another tab): no second read
     if expired and session.get("status") != "expired":
         return order
     order = lock_order(order.id)

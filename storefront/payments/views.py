@@ -14,9 +14,9 @@ from ..db import writes_on_get
 from ..extensions import db
 from ..ledger.service import MAX_AMOUNT
 from ..web import is_htmx, parse_int, render, trigger
-from .models import Order, Status
+from .models import Order
 from .providers import ProviderError
-from .service import (MAX_QUANTITY, PaymentError, cancel_checkout, fulfil_checkout, order_for_session, pack_details,
+from .service import (MAX_QUANTITY, PaymentError, cancel_checkout, fulfil_order, order_for_session, pack_details,
                       start_checkout)
 
 packs = Blueprint("packs", __name__, url_prefix="/packs")
@@ -87,13 +87,12 @@ def success():
     if order is None or order.user_id != current_user.id:
         abort(404)  # another learner's session, or none: nothing to show, nothing done
     try:
-        order = fulfil_checkout(order.checkout_session_id) or order
+        order = fulfil_order(order)
     except ProviderError:
         pass  # still "being confirmed": the next poll asks again
     if order.is_settled and is_htmx():
         trigger("credits-changed")  # the webhook may have granted: refresh the widget
-    return render("payments/success.html", fragment="payments/_checkout_status.html", order=order,
-                  Status=Status)
+    return render("payments/success.html", fragment="payments/_checkout_status.html", order=order)
 
 
 def own_order(order_id) -> Order | None:
@@ -120,7 +119,7 @@ def cancel():
     order = own_order(request.args.get("order"))
     if order is not None:
         order = cancel_checkout(order, request.args.get("token", ""))
-        if order.status in Status.SETTLED and order.checkout_session_id:
+        if order.is_settled and order.checkout_session_id:
             return redirect(url_for("checkout.success", session_id=order.checkout_session_id), code=303)
     return back_from_checkout(order, _("Payment cancelled: nothing was charged."),
                               _("Payment cancelled: nothing was charged and no credits were added."), "info")
